@@ -1,0 +1,137 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/zkx-project/zkx/core/server"
+	"github.com/zkx-project/zkx/transport"
+)
+
+func serverCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "server",
+		Usage: "run a zkx node (standalone on 127.0.0.1:2181 with data in ./zkx-data by default)",
+		Description: "With no arguments zkx runs a standalone node: clients connect to 127.0.0.1:2181 and data\n" +
+			"lives in ./zkx-data. --config reads a ZooKeeper zoo.cfg (tickTime, dataDir, clientPort,\n" +
+			"clientPortAddress, min/maxSessionTimeout, 4lw.commands.whitelist, server.N=..., ...);\n" +
+			"flags override the file. SIGINT or SIGTERM stops the node gracefully.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "ZooKeeper-format `zoo.cfg` to read"},
+			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Usage: "client port listen address `HOST:PORT`"},
+			&cli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, Usage: "data `DIR` (snapshots and logs)"},
+			&cli.DurationFlag{Name: "tick-time", Usage: "tick `DURATION` (sessions are checked once per tick)"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		},
+		Action: runServer,
+	}
+}
+
+func loadServerConfig(c *cli.Context) (*FileConfig, error) {
+	cfg := defaultFileConfig()
+	if path := c.String("config"); path != "" {
+		var err error
+		if cfg, err = ParseConfigFile(path); err != nil {
+			return nil, err
+		}
+	}
+	if d := c.String("data-dir"); d != "" {
+		cfg.DataDir = d
+	}
+	if t := c.Duration("tick-time"); t > 0 {
+		cfg.TickTime = t
+		if c.String("config") == "" {
+			cfg.MinSessionTimeout, cfg.MaxSessionTimeout = 2*t, 20*t
+		}
+	}
+	if cfg.MinSessionTimeout == 0 {
+		cfg.MinSessionTimeout = 2 * cfg.TickTime
+	}
+	if cfg.MaxSessionTimeout == 0 {
+		cfg.MaxSessionTimeout = 20 * cfg.TickTime
+	}
+	return cfg, nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}
+
+func runServer(c *cli.Context) error {
+	cfg, err := loadServerConfig(c)
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	level, err := parseLevel(c.String("log-level"))
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("--log-level: %v", err), 2)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(logger)
+	addr := cfg.ClientAddr()
+	if l := c.String("listen"); l != "" {
+		addr = l
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return cli.Exit(fmt.Sprintf("data dir: %v", err), 1)
+	}
+	core := server.New(server.Config{
+		ServerID:               cfg.MyID,
+		TickTime:               cfg.TickTime,
+		MinSessionTimeout:      cfg.MinSessionTimeout,
+		MaxSessionTimeout:      cfg.MaxSessionTimeout,
+		SuperDigest:            cfg.SuperDigest,
+		ExtendedTypes:          cfg.ExtendedTypes,
+		ContainerCheckInterval: cfg.ContainerCheckInterval,
+		ContainerMaxNeverUsed:  cfg.ContainerMaxNeverUsed,
+		Logger:                 logger,
+	})
+	node, err := transport.StartNode(transport.NodeConfig{
+		ClientAddr:          addr,
+		FourLetterWhitelist: cfg.FourLetterWhitelist,
+		MaxBuffer:           cfg.MaxBuffer,
+		DataDir:             cfg.DataDir,
+		DataLogDir:          firstNonEmpty(cfg.DataLogDir, cfg.DataDir),
+		Server:              core.Config(),
+		Logger:              logger,
+	}, core)
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	logger.Warn("data is kept in memory only: this build has no write-ahead log yet", "data-dir", cfg.DataDir)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sig:
+		logger.Info("stopping", "signal", s.String())
+	case <-node.Done():
+	}
+	done := make(chan struct{})
+	go func() { node.Stop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		logger.Error("graceful stop timed out")
+	}
+	if err := node.Err(); err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	return nil
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}

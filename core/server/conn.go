@@ -1,0 +1,507 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zkx-project/zkx/core/acl"
+	"github.com/zkx-project/zkx/core/watch"
+	"github.com/zkx-project/zkx/transport/jute"
+)
+
+// Sink is the transport side of one client connection.
+type Sink interface {
+	// Send appends one frame, built by build, to the connection's outgoing
+	// stream. It must not block for long and must preserve order.
+	Send(build func(e *jute.Encoder))
+	// Close closes the connection after what was sent so far is flushed.
+	Close()
+}
+
+// Errors Handle returns when the connection must be closed.
+var (
+	ErrMalformed    = errors.New("server: malformed packet")
+	ErrConnClosed   = errors.New("server: connection closed")
+	ErrClientAhead  = errors.New("server: client has seen a newer zxid than this server")
+	ErrUnknownOp    = errors.New("server: unimplemented request type")
+	ErrAuthRejected = errors.New("server: authentication failed")
+)
+
+// Internal request types that never come from a client.
+const (
+	opCloseSessionInternal    jute.OpCode = -1000 // a session expired
+	opDeleteContainerInternal jute.OpCode = -1001 // an empty container or expired TTL node
+)
+
+// Request is one client request on its way through the pipeline.
+type Request struct {
+	conn     *Conn
+	Xid      int32
+	Op       jute.OpCode
+	Body     jute.Record
+	Session  int64
+	Auth     []acl.Id
+	Path     string   // internal deleteContainer
+	Timeout  int32    // createSession
+	Password []byte   // createSession
+	err      jute.Err // reply with this error, without running the request
+	received time.Time
+}
+
+type connState int
+
+const (
+	stateHandshake connState = iota
+	stateConnecting
+	stateEstablished
+	stateClosed
+)
+
+// Conn is the server's side of one client connection.
+type Conn struct {
+	s      *Server
+	sink   Sink
+	id     watch.WatcherID
+	ip     string
+	opened time.Time
+
+	mu          sync.Mutex
+	state       connState
+	session     int64
+	timeout     int32
+	readOnlyReq bool
+	auth        []acl.Id // replaced, never modified in place
+	queue       []*Request
+	pending     int // writes in queue
+	ready       chan struct{}
+
+	// statistics for cons and mntr
+	received    atomic.Int64
+	sent        atomic.Int64
+	lastZxid    atomic.Int64
+	lastOp      atomic.Value // string
+	lastLatency atomic.Int64
+	latencySum  atomic.Int64
+	latencyMin  atomic.Int64
+	latencyMax  atomic.Int64
+	latencyN    atomic.Int64
+}
+
+// NewConn registers a connection from a client at ip (used by the ip
+// scheme).
+func (s *Server) NewConn(sink Sink, ip string) *Conn {
+	c := &Conn{
+		s:      s,
+		sink:   sink,
+		id:     watch.WatcherID(s.nextConnID.Add(1)),
+		ip:     ip,
+		opened: s.cfg.Now(),
+		auth:   []acl.Id{{Scheme: "ip", ID: ip}},
+		ready:  make(chan struct{}),
+	}
+	c.latencyMin.Store(-1)
+	s.connMu.Lock()
+	s.conns[c.id] = c
+	s.connMu.Unlock()
+	s.stats.connections.Add(1)
+	return c
+}
+
+// Ready is closed once the handshake is answered; the transport reads no
+// further frame before it.
+func (c *Conn) Ready() <-chan struct{} { return c.ready }
+
+// SessionID returns the connection's session (0 before the handshake).
+func (c *Conn) SessionID() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session
+}
+
+// Closed is called by the transport when the connection is gone. The
+// session lives on until it expires or is re-attached elsewhere.
+func (c *Conn) Closed() {
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	c.state = stateClosed
+	sid := c.session
+	c.queue = nil
+	select {
+	case <-c.ready:
+	default:
+		close(c.ready)
+	}
+	c.mu.Unlock()
+	c.s.watchMu.Lock()
+	c.s.watches.RemoveWatcher(c.id)
+	c.s.watchMu.Unlock()
+	c.s.connMu.Lock()
+	delete(c.s.conns, c.id)
+	if sid != 0 && c.s.sessionConns[sid] == c {
+		delete(c.s.sessionConns, sid)
+	}
+	c.s.connMu.Unlock()
+	c.s.stats.connections.Add(-1)
+}
+
+func (c *Conn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == stateClosed
+}
+
+// Handle processes one frame (without its length prefix). An error means
+// the connection must be closed; the server keeps serving everyone else.
+func (c *Conn) Handle(frame []byte) error {
+	c.received.Add(1)
+	c.s.stats.packetsReceived.Add(1)
+	c.mu.Lock()
+	st := c.state
+	c.mu.Unlock()
+	switch st {
+	case stateHandshake:
+		return c.handleConnect(frame)
+	case stateClosed:
+		return ErrConnClosed
+	case stateConnecting:
+		// The client sent a request before the handshake was answered.
+		return ErrMalformed
+	}
+	d := jute.NewDecoder(frame)
+	var hdr jute.RequestHeader
+	hdr.Decode(d)
+	if d.Err() != nil {
+		return fmt.Errorf("%w: request header: %v", ErrMalformed, d.Err())
+	}
+	body := d.Rest()
+	switch hdr.Type {
+	case jute.OpAuth:
+		return c.handleAuth(hdr.Xid, body)
+	case jute.OpSasl:
+		// zkx has no SASL: say so instead of leaving the client waiting.
+		c.s.log.Warn("SASL authentication requested; zkx does not support SASL", "session", hexID(c.SessionID()))
+		c.reply(hdr.Xid, c.s.LastZxid(), jute.ErrUnimplemented, nil)
+		return nil
+	}
+	sid := c.SessionID()
+	if !c.s.sessions.Touch(sid, c.s.cfg.Now().UnixMilli()) {
+		// The session is closing or gone: ZooKeeper drops the request and
+		// the connection is closed when the close is applied.
+		return nil
+	}
+	r := &Request{conn: c, Xid: hdr.Xid, Op: hdr.Type, Session: sid, received: c.s.cfg.Now()}
+	kind := classify(hdr.Type)
+	if kind == kindInvalid {
+		c.reply(hdr.Xid, c.s.LastZxid(), jute.ErrUnimplemented, nil)
+		return fmt.Errorf("%w: %v", ErrUnknownOp, hdr.Type)
+	}
+	if rec := jute.NewRequestRecord(hdr.Type); rec != nil {
+		if err := jute.Decode(body, rec); err != nil {
+			r.err = jute.ErrMarshallingError
+		}
+		r.Body = rec
+	}
+	c.mu.Lock()
+	r.Auth = c.auth
+	c.mu.Unlock()
+	if kind == kindWrite && r.err == 0 {
+		c.enqueueWrite(r)
+	} else {
+		c.enqueueRead(r)
+	}
+	return nil
+}
+
+type opKind int
+
+const (
+	kindInvalid opKind = iota
+	kindRead
+	kindWrite
+)
+
+func classify(op jute.OpCode) opKind {
+	switch op {
+	case jute.OpCreate, jute.OpCreate2, jute.OpCreateContainer, jute.OpCreateTTL,
+		jute.OpDelete, jute.OpSetData, jute.OpSetACL, jute.OpMulti,
+		jute.OpCloseSession, jute.OpReconfig:
+		return kindWrite
+	case jute.OpExists, jute.OpGetData, jute.OpGetACL, jute.OpGetChildren, jute.OpGetChildren2,
+		jute.OpGetAllChildrenNumber, jute.OpGetEphemerals, jute.OpMultiRead, jute.OpPing,
+		jute.OpSync, jute.OpSetWatches, jute.OpSetWatches2, jute.OpCheckWatches,
+		jute.OpRemoveWatches, jute.OpAddWatch, jute.OpWhoAmI:
+		return kindRead
+	}
+	return kindInvalid
+}
+
+func (c *Conn) enqueueWrite(r *Request) {
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	c.queue = append(c.queue, r)
+	c.pending++
+	c.mu.Unlock()
+	c.s.stats.outstanding.Add(1)
+	c.s.submit(r)
+}
+
+func (c *Conn) enqueueRead(r *Request) {
+	c.mu.Lock()
+	if c.pending == 0 {
+		c.mu.Unlock()
+		c.s.mu.RLock()
+		c.s.execRead(r)
+		c.s.mu.RUnlock()
+		return
+	}
+	c.queue = append(c.queue, r)
+	c.mu.Unlock()
+}
+
+// completeWrite answers the write at the head of the queue with build and
+// then runs the reads queued behind it, up to the next write. The caller
+// (apply) holds s.mu.
+func (c *Conn) completeWrite(cxid int32, answer func(r *Request)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == stateClosed || len(c.queue) == 0 {
+		return
+	}
+	head := c.queue[0]
+	if head.Xid != cxid {
+		c.s.log.Error("apply: reply out of order", "session", hexID(c.session), "want-xid", head.Xid, "got-xid", cxid)
+		return
+	}
+	c.queue[0] = nil
+	c.queue = c.queue[1:]
+	c.pending--
+	c.s.stats.outstanding.Add(-1)
+	answer(head)
+	for len(c.queue) > 0 && classify(c.queue[0].Op) != kindWrite {
+		r := c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		c.s.execRead(r)
+	}
+	if len(c.queue) == 0 {
+		c.queue = nil
+	}
+}
+
+// reply sends a reply header and body.
+func (c *Conn) reply(xid int32, zxid int64, errc jute.Err, body jute.Record) {
+	c.sent.Add(1)
+	c.s.stats.packetsSent.Add(1)
+	c.lastZxid.Store(zxid)
+	c.sink.Send(func(e *jute.Encoder) {
+		off := e.BeginFrame()
+		h := jute.ReplyHeader{Xid: xid, Zxid: zxid, Err: errc}
+		h.Encode(e)
+		if body != nil && errc == 0 {
+			body.Encode(e)
+		}
+		e.EndFrame(off)
+	})
+}
+
+// recordLatency notes a request's latency for stat/srvr/mntr and cons.
+func (c *Conn) recordLatency(r *Request) {
+	if r.received.IsZero() {
+		return
+	}
+	ms := c.s.cfg.Now().Sub(r.received).Milliseconds()
+	c.lastLatency.Store(ms)
+	c.lastOp.Store(r.Op.String())
+	c.latencySum.Add(ms)
+	c.latencyN.Add(1)
+	if m := c.latencyMin.Load(); m < 0 || ms < m {
+		c.latencyMin.Store(ms)
+	}
+	if ms > c.latencyMax.Load() {
+		c.latencyMax.Store(ms)
+	}
+	c.s.stats.recordLatency(ms)
+}
+
+func (c *Conn) sendEvent(typ int32, path string) {
+	c.sent.Add(1)
+	c.s.stats.packetsSent.Add(1)
+	c.sink.Send(func(e *jute.Encoder) {
+		off := e.BeginFrame()
+		h := jute.ReplyHeader{Xid: jute.XidNotification, Zxid: -1, Err: 0}
+		h.Encode(e)
+		ev := jute.WatcherEvent{Type: typ, State: jute.StateSyncConnected, Path: path}
+		ev.Encode(e)
+		e.EndFrame(off)
+	})
+}
+
+func (c *Conn) handleAuth(xid int32, body []byte) error {
+	var p jute.AuthPacket
+	if err := jute.Decode(body, &p); err != nil {
+		return fmt.Errorf("%w: auth packet: %v", ErrMalformed, err)
+	}
+	ids, err := acl.Authenticate(p.Scheme, p.Auth, c.ip, c.s.cfg.SuperDigest)
+	if err != nil {
+		c.s.log.Warn("authentication failed", "scheme", p.Scheme, "remote", c.ip)
+		c.reply(xid, 0, jute.ErrAuthFailed, nil)
+		c.sink.Close()
+		return ErrAuthRejected
+	}
+	c.mu.Lock()
+	merged := append([]acl.Id(nil), c.auth...)
+	for _, id := range ids {
+		dup := false
+		for _, have := range merged {
+			if have == id {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			merged = append(merged, id)
+		}
+	}
+	c.auth = merged
+	c.mu.Unlock()
+	c.reply(xid, 0, 0, nil)
+	return nil
+}
+
+func (c *Conn) handleConnect(frame []byte) error {
+	var req jute.ConnectRequest
+	if err := jute.Decode(frame, &req); err != nil {
+		return fmt.Errorf("%w: connect request: %v", ErrMalformed, err)
+	}
+	s := c.s
+	if last := s.LastZxid(); req.LastZxidSeen > last {
+		s.log.Warn("refusing session: client has seen a newer zxid; it must try another server",
+			"client-zxid", hexID(req.LastZxidSeen), "our-zxid", hexID(last), "remote", c.ip)
+		return ErrClientAhead
+	}
+	timeout := req.TimeOut
+	if min := int32(s.cfg.MinSessionTimeout.Milliseconds()); timeout < min {
+		timeout = min
+	}
+	if max := int32(s.cfg.MaxSessionTimeout.Milliseconds()); timeout > max {
+		timeout = max
+	}
+	c.mu.Lock()
+	c.readOnlyReq = req.HasReadOnly
+	c.timeout = timeout
+	c.mu.Unlock()
+	if req.SessionID == 0 {
+		id := s.sessions.NextID()
+		pw := make([]byte, 16)
+		if _, err := s.cfg.Rand.Read(pw); err != nil {
+			return fmt.Errorf("server: session password: %w", err)
+		}
+		c.mu.Lock()
+		c.state = stateConnecting
+		c.session = id
+		c.mu.Unlock()
+		s.connMu.Lock()
+		s.sessionConns[id] = c
+		s.connMu.Unlock()
+		s.submit(&Request{conn: c, Op: jute.OpCreateSession, Session: id, Timeout: timeout, Password: pw, received: s.cfg.Now()})
+		return nil
+	}
+	sess, ok := s.sessions.Get(req.SessionID)
+	valid := ok && s.sessions.Valid(req.SessionID) && passwordsEqual(sess.Password, req.Passwd)
+	if !valid {
+		s.log.Info("invalid session re-attach, probably expired", "session", hexID(req.SessionID), "remote", c.ip)
+		c.sendConnectResponse(false, 0, 0, nil)
+		c.mu.Lock()
+		c.state = stateClosed
+		close(c.ready)
+		c.mu.Unlock()
+		c.sink.Close()
+		return ErrConnClosed
+	}
+	s.sessions.SetTimeout(req.SessionID, timeout, s.cfg.Now().UnixMilli())
+	s.connMu.Lock()
+	old := s.sessionConns[req.SessionID]
+	s.sessionConns[req.SessionID] = c
+	s.connMu.Unlock()
+	if old != nil && old != c {
+		old.sink.Close()
+		old.Closed()
+		s.connMu.Lock()
+		s.sessionConns[req.SessionID] = c
+		s.connMu.Unlock()
+	}
+	c.mu.Lock()
+	c.session = req.SessionID
+	c.state = stateEstablished
+	c.mu.Unlock()
+	c.sendConnectResponse(true, timeout, req.SessionID, sess.Password)
+	close(c.ready)
+	return nil
+}
+
+func passwordsEqual(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var diff byte
+	for i := range a {
+		diff |= a[i] ^ b[i]
+	}
+	return diff == 0
+}
+
+func (c *Conn) sendConnectResponse(valid bool, timeout int32, sid int64, pw []byte) {
+	resp := jute.ConnectResponse{HasReadOnly: c.readOnlyReq}
+	if valid {
+		resp.TimeOut = timeout
+		resp.SessionID = sid
+		resp.Passwd = pw
+	} else {
+		resp.Passwd = make([]byte, 16)
+	}
+	c.sent.Add(1)
+	c.sink.Send(func(e *jute.Encoder) {
+		off := e.BeginFrame()
+		resp.Encode(e)
+		e.EndFrame(off)
+	})
+}
+
+// established is called by apply when the CreateSession txn of this
+// connection's session is applied.
+func (c *Conn) established(pw []byte) {
+	c.mu.Lock()
+	if c.state != stateConnecting {
+		c.mu.Unlock()
+		return
+	}
+	c.state = stateEstablished
+	sid, timeout := c.session, c.timeout
+	c.mu.Unlock()
+	c.sendConnectResponse(true, timeout, sid, pw)
+	close(c.ready)
+}
+
+func hexID(id int64) string { return fmt.Sprintf("0x%x", uint64(id)) }
+
+// CloseConnections closes every client connection (the node is stopping).
+func (s *Server) CloseConnections() {
+	s.connMu.Lock()
+	conns := make([]*Conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.connMu.Unlock()
+	for _, c := range conns {
+		c.sink.Close()
+	}
+}

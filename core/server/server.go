@@ -1,0 +1,288 @@
+// Package server is zkx's request pipeline, ZooKeeper's design kept:
+//
+//	conn --decode--> [prep] --txn(zxid)--> [log] --durable--> [apply] --> watches --> reply
+//
+// Prep runs on one goroutine and turns each write into an idempotent txn
+// against the prep view (committed tree + outstanding changes): ACL checks,
+// version checks and sequence numbers happen there, and a request that fails
+// becomes an Error txn. The log stage persists a batch (group commit) and the
+// apply stage applies it to the tree, fires watches and answers clients.
+// Reads run on the connection's goroutine against the committed tree, but
+// never overtake a write of the same session: per session, replies leave in
+// request order, and a read waits until that session's earlier writes are
+// applied (ZooKeeper's CommitProcessor rule).
+//
+// The package starts no goroutines and reads no clock: the caller runs
+// RunPrep, RunCommit and Tick (see cmd/zkx and transport), and time and
+// randomness come from Config.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zkx-project/zkx/core/session"
+	"github.com/zkx-project/zkx/core/tree"
+	"github.com/zkx-project/zkx/core/txn"
+	"github.com/zkx-project/zkx/core/watch"
+)
+
+// Config configures a Server. Zero values take ZooKeeper's defaults.
+type Config struct {
+	ServerID          int64
+	TickTime          time.Duration // default 2s
+	MinSessionTimeout time.Duration // default 2 x TickTime
+	MaxSessionTimeout time.Duration // default 20 x TickTime
+	// SuperDigest is "super:<base64 sha1>" (zookeeper.DigestAuthenticationProvider.superDigest).
+	SuperDigest string
+	// ExtendedTypes enables TTL nodes (zookeeper.extendedTypesEnabled).
+	ExtendedTypes bool
+	// ContainerCheckInterval is how often empty containers and expired TTL
+	// nodes are looked for (znode.container.checkIntervalMs, default 60s).
+	ContainerCheckInterval time.Duration
+	// ContainerMaxNeverUsed deletes containers that never had a child after
+	// this long (znode.container.maxNeverUsedIntervalMs; 0 = never).
+	ContainerMaxNeverUsed time.Duration
+	// Now returns the wall-clock time; it stamps txns and drives expiry.
+	Now func() time.Time
+	// Rand supplies session passwords.
+	Rand io.Reader
+	// Log persists txn batches before they are applied (nil: memory only).
+	Log    Log
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.TickTime <= 0 {
+		c.TickTime = 2 * time.Second
+	}
+	if c.MinSessionTimeout <= 0 {
+		c.MinSessionTimeout = 2 * c.TickTime
+	}
+	if c.MaxSessionTimeout <= 0 {
+		c.MaxSessionTimeout = 20 * c.TickTime
+	}
+	if c.MaxSessionTimeout < c.MinSessionTimeout {
+		c.MaxSessionTimeout = c.MinSessionTimeout
+	}
+	if c.ContainerCheckInterval <= 0 {
+		c.ContainerCheckInterval = time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	if c.Log == nil {
+		c.Log = memoryLog{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Log is the durability stage. Append returns once every txn of the batch is
+// durable (for a write-ahead log: written and fsynced); apply follows.
+type Log interface {
+	Append(batch []*txn.Txn) error
+}
+
+type memoryLog struct{}
+
+func (memoryLog) Append([]*txn.Txn) error { return nil }
+
+// Server is one zkx node's request pipeline and state.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	// mu guards the committed tree and the watch table's consistency with
+	// it: apply holds it for writing, reads for reading.
+	mu      sync.RWMutex
+	tree    *tree.Tree
+	watchMu sync.Mutex // watches are added under mu.RLock by parallel reads
+	watches *watch.Manager
+
+	sessions *session.Table
+
+	// prepMu guards the prep view's outstanding changes, which prep adds
+	// and apply prunes.
+	prepMu sync.Mutex
+	view   *prepView
+	zxid   int64 // last zxid issued by prep (prep goroutine only)
+
+	prepQ   chan *Request
+	commitQ chan *proposal
+
+	connMu       sync.Mutex
+	conns        map[watch.WatcherID]*Conn
+	sessionConns map[int64]*Conn
+	nextConnID   atomic.Uint64
+
+	lastContainerCheck time.Time
+	stats              Stats
+	started            time.Time
+}
+
+// proposal is a txn on its way from prep to apply.
+type proposal struct {
+	txn *txn.Txn
+}
+
+// New returns a Server over an empty tree.
+func New(cfg Config) *Server {
+	return NewWithTree(cfg, tree.New(), nil)
+}
+
+// NewWithTree returns a Server over a recovered tree and sessions.
+func NewWithTree(cfg Config, t *tree.Tree, sessions []session.Session) *Server {
+	cfg.setDefaults()
+	now := cfg.Now()
+	s := &Server{
+		cfg:          cfg,
+		log:          cfg.Logger,
+		tree:         t,
+		watches:      watch.New(),
+		sessions:     session.New(cfg.TickTime.Milliseconds(), cfg.ServerID, now.UnixMilli()),
+		prepQ:        make(chan *Request, 4096),
+		commitQ:      make(chan *proposal, 4096),
+		conns:        make(map[watch.WatcherID]*Conn),
+		sessionConns: make(map[int64]*Conn),
+		started:      now,
+	}
+	s.view = newPrepView(s)
+	s.zxid = t.LastZxid()
+	for _, ss := range sessions {
+		s.sessions.Add(ss, now.UnixMilli())
+	}
+	s.lastContainerCheck = now
+	return s
+}
+
+// Config returns the server's configuration with defaults filled in.
+func (s *Server) Config() Config { return s.cfg }
+
+// RunPrep runs the prep stage until ctx ends. Call it on one goroutine.
+func (s *Server) RunPrep(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case req := <-s.prepQ:
+			s.prep(req)
+		}
+	}
+}
+
+// RunCommit runs the log and apply stages until ctx ends: it takes every
+// txn prep has issued, persists the batch with one Log.Append (group
+// commit), then applies it. Call it on one goroutine.
+func (s *Server) RunCommit(ctx context.Context) error {
+	batch := make([]*proposal, 0, 256)
+	txns := make([]*txn.Txn, 0, 256)
+	for {
+		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			return nil
+		case p := <-s.commitQ:
+			batch = append(batch, p)
+		}
+	fill:
+		for len(batch) < cap(batch) {
+			select {
+			case p := <-s.commitQ:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		txns = txns[:0]
+		for _, p := range batch {
+			txns = append(txns, p.txn)
+		}
+		if err := s.cfg.Log.Append(txns); err != nil {
+			// A txn that cannot be made durable must not be applied or
+			// acknowledged; the node stops rather than diverge.
+			s.log.Error("log append failed; stopping", "err", err)
+			return err
+		}
+		s.applyBatch(batch)
+	}
+}
+
+// Tick expires sessions and removes empty containers and expired TTL nodes.
+// Call it every tick (or more often).
+func (s *Server) Tick() {
+	now := s.cfg.Now()
+	for _, id := range s.sessions.Expire(now.UnixMilli()) {
+		s.log.Info("session expired", "session", hexID(id))
+		s.submit(&Request{Op: opCloseSessionInternal, Session: id})
+	}
+	if now.Sub(s.lastContainerCheck) >= s.cfg.ContainerCheckInterval {
+		s.lastContainerCheck = now
+		for _, p := range s.containerCandidates(now) {
+			s.submit(&Request{Op: opDeleteContainerInternal, Path: p})
+		}
+	}
+}
+
+// CheckContainers looks for empty containers and expired TTL nodes now.
+func (s *Server) CheckContainers() {
+	for _, p := range s.containerCandidates(s.cfg.Now()) {
+		s.submit(&Request{Op: opDeleteContainerInternal, Path: p})
+	}
+}
+
+func (s *Server) containerCandidates(now time.Time) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	nowMs := now.UnixMilli()
+	for _, p := range s.tree.Containers() {
+		st, ok := s.tree.Exists(p)
+		if !ok || st.NumChildren > 0 {
+			continue
+		}
+		if st.Cversion > 0 {
+			out = append(out, p)
+		} else if m := s.cfg.ContainerMaxNeverUsed; m > 0 && nowMs-st.Mtime > m.Milliseconds() {
+			out = append(out, p)
+		}
+	}
+	for _, p := range s.tree.TTLs() {
+		st, ok := s.tree.Exists(p)
+		if !ok || st.NumChildren > 0 {
+			continue
+		}
+		if ttl, isTTL := txn.IsTTLOwner(st.EphemeralOwner); isTTL && ttl != 0 && nowMs-st.Mtime > ttl {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (s *Server) submit(r *Request) { s.prepQ <- r }
+
+// LastZxid returns the zxid of the last applied txn.
+func (s *Server) LastZxid() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.tree.LastZxid()
+}
+
+// WithTree runs fn with the committed tree locked for reading.
+func (s *Server) WithTree(fn func(t *tree.Tree)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	fn(s.tree)
+}
+
+// Sessions returns the live sessions.
+func (s *Server) Sessions() []session.Session { return s.sessions.List() }

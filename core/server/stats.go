@@ -1,0 +1,207 @@
+package server
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zkx-project/zkx/core/watch"
+)
+
+// Stats are the counters behind srvr, stat, mntr and cons.
+type Stats struct {
+	packetsReceived atomic.Int64
+	packetsSent     atomic.Int64
+	outstanding     atomic.Int64
+	connections     atomic.Int64
+	txns            atomic.Int64
+
+	latMu  sync.Mutex
+	latMin int64
+	latMax int64
+	latSum int64
+	latN   int64
+}
+
+func (st *Stats) recordLatency(ms int64) {
+	st.latMu.Lock()
+	if st.latN == 0 || ms < st.latMin {
+		st.latMin = ms
+	}
+	if ms > st.latMax {
+		st.latMax = ms
+	}
+	st.latSum += ms
+	st.latN++
+	st.latMu.Unlock()
+}
+
+// Snapshot is a point-in-time view of the server for the four-letter words
+// and the admin endpoints.
+type Snapshot struct {
+	Mode                string
+	Zxid                int64
+	NodeCount           int
+	Watches             int
+	WatchedPaths        int
+	WatchingConnections int
+	EphemeralCount      int
+	ApproxDataSize      int64
+	Sessions            int
+	Connections         int64
+	Outstanding         int64
+	PacketsReceived     int64
+	PacketsSent         int64
+	LatencyMin          int64
+	LatencyAvg          float64
+	LatencyMax          int64
+	Txns                int64
+	Uptime              time.Duration
+	TickTime            time.Duration
+	MinSessionTimeout   time.Duration
+	MaxSessionTimeout   time.Duration
+	ServerID            int64
+}
+
+// Snapshot returns the server's current figures.
+func (s *Server) Snapshot() Snapshot {
+	snap := Snapshot{
+		Mode:              "standalone",
+		Sessions:          s.sessions.Len(),
+		Connections:       s.stats.connections.Load(),
+		Outstanding:       s.stats.outstanding.Load(),
+		PacketsReceived:   s.stats.packetsReceived.Load(),
+		PacketsSent:       s.stats.packetsSent.Load(),
+		Txns:              s.stats.txns.Load(),
+		Uptime:            s.cfg.Now().Sub(s.started),
+		TickTime:          s.cfg.TickTime,
+		MinSessionTimeout: s.cfg.MinSessionTimeout,
+		MaxSessionTimeout: s.cfg.MaxSessionTimeout,
+		ServerID:          s.cfg.ServerID,
+	}
+	s.mu.RLock()
+	snap.Zxid = s.tree.LastZxid()
+	snap.NodeCount = s.tree.NodeCount()
+	snap.EphemeralCount = s.tree.EphemeralCount()
+	snap.ApproxDataSize = s.tree.ApproximateDataSize()
+	s.mu.RUnlock()
+	s.watchMu.Lock()
+	snap.WatchingConnections, snap.WatchedPaths, snap.Watches = s.watches.Summary()
+	s.watchMu.Unlock()
+	s.stats.latMu.Lock()
+	snap.LatencyMin, snap.LatencyMax = s.stats.latMin, s.stats.latMax
+	if s.stats.latN > 0 {
+		snap.LatencyAvg = float64(s.stats.latSum) / float64(s.stats.latN)
+	}
+	s.stats.latMu.Unlock()
+	return snap
+}
+
+// ResetStats zeroes the latency and packet counters (srst).
+func (s *Server) ResetStats() {
+	s.stats.packetsReceived.Store(0)
+	s.stats.packetsSent.Store(0)
+	s.stats.latMu.Lock()
+	s.stats.latMin, s.stats.latMax, s.stats.latSum, s.stats.latN = 0, 0, 0, 0
+	s.stats.latMu.Unlock()
+}
+
+// ConnInfo describes one connection for cons.
+type ConnInfo struct {
+	Remote      string
+	Session     int64
+	Timeout     int32
+	Opened      time.Time
+	Queued      int
+	Received    int64
+	Sent        int64
+	LastZxid    int64
+	LastOp      string
+	LastLatency int64
+	MinLatency  int64
+	AvgLatency  int64
+	MaxLatency  int64
+}
+
+// Connections describes the open client connections.
+func (s *Server) Connections() []ConnInfo {
+	s.connMu.Lock()
+	conns := make([]*Conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.connMu.Unlock()
+	out := make([]ConnInfo, 0, len(conns))
+	for _, c := range conns {
+		c.mu.Lock()
+		ci := ConnInfo{Remote: c.ip, Session: c.session, Timeout: c.timeout, Opened: c.opened, Queued: len(c.queue)}
+		c.mu.Unlock()
+		ci.Received, ci.Sent, ci.LastZxid = c.received.Load(), c.sent.Load(), c.lastZxid.Load()
+		if op, ok := c.lastOp.Load().(string); ok {
+			ci.LastOp = op
+		} else {
+			ci.LastOp = "NA"
+		}
+		ci.LastLatency, ci.MaxLatency = c.lastLatency.Load(), c.latencyMax.Load()
+		if m := c.latencyMin.Load(); m >= 0 {
+			ci.MinLatency = m
+		}
+		if n := c.latencyN.Load(); n > 0 {
+			ci.AvgLatency = c.latencySum.Load() / n
+		}
+		out = append(out, ci)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Session < out[j].Session })
+	return out
+}
+
+// WatchesBySession returns each session's watched paths (wchc).
+func (s *Server) WatchesBySession() map[int64][]string {
+	s.watchMu.Lock()
+	byWatcher := s.watches.ByWatcher()
+	s.watchMu.Unlock()
+	return s.mapWatchers(byWatcher)
+}
+
+// WatchesByPath returns each watched path's sessions (wchp).
+func (s *Server) WatchesByPath() map[string][]int64 {
+	s.watchMu.Lock()
+	byPath := s.watches.ByPath()
+	s.watchMu.Unlock()
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	out := make(map[string][]int64, len(byPath))
+	for p, ws := range byPath {
+		for _, w := range ws {
+			if c := s.conns[w]; c != nil {
+				out[p] = append(out[p], c.SessionID())
+			}
+		}
+		sort.Slice(out[p], func(i, j int) bool { return out[p][i] < out[p][j] })
+	}
+	return out
+}
+
+func (s *Server) mapWatchers(in map[watch.WatcherID][]string) map[int64][]string {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	out := make(map[int64][]string, len(in))
+	for w, ps := range in {
+		if c := s.conns[w]; c != nil {
+			out[c.SessionID()] = ps
+		}
+	}
+	return out
+}
+
+// EphemeralsBySession returns each session's ephemeral paths (dump).
+func (s *Server) EphemeralsBySession() map[int64][]string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[int64][]string)
+	for sid := range s.tree.EphemeralSessions() {
+		out[sid] = s.tree.Ephemerals(sid)
+	}
+	return out
+}

@@ -1,0 +1,192 @@
+// Package transport connects zkx to the network: the client listener
+// (ZooKeeper's wire protocol and four-letter words on the client port) and
+// Node, which runs one server's pipeline goroutines around core/server.
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zkx-project/zkx/core/server"
+	"github.com/zkx-project/zkx/transport/jute"
+)
+
+// DefaultFourLetterWhitelist is the set of four-letter words enabled when
+// 4lw.commands.whitelist is not set.
+var DefaultFourLetterWhitelist = []string{"ruok", "srvr", "stat", "mntr", "conf", "isro"}
+
+// NodeConfig configures a Node.
+type NodeConfig struct {
+	// ClientAddr is the client port's listen address (default 127.0.0.1:2181).
+	ClientAddr string
+	// FourLetterWhitelist lists the enabled four-letter words; "*" enables
+	// all. Nil means DefaultFourLetterWhitelist.
+	FourLetterWhitelist []string
+	// MaxBuffer is jute.maxbuffer: the largest frame accepted.
+	MaxBuffer int
+	// DataDir and DataLogDir are reported by conf.
+	DataDir    string
+	DataLogDir string
+	Server     server.Config
+	Logger     *slog.Logger
+}
+
+// Node is one running zkx server: pipeline, ticker and client listener.
+type Node struct {
+	cfg       NodeConfig
+	core      *server.Server
+	log       *slog.Logger
+	ln        net.Listener
+	maxBuffer int32
+	whitelist map[string]bool
+
+	stopping chan struct{}
+	stopOnce sync.Once
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	connWG   sync.WaitGroup
+	errMu    sync.Mutex
+	err      error
+}
+
+// StartNode starts a standalone node over core and begins serving clients.
+func StartNode(cfg NodeConfig, core *server.Server) (*Node, error) {
+	if cfg.ClientAddr == "" {
+		cfg.ClientAddr = "127.0.0.1:2181"
+	}
+	if cfg.MaxBuffer <= 0 {
+		cfg.MaxBuffer = jute.MaxBuffer
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ln, err := net.Listen("tcp", cfg.ClientAddr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: listen on client port: %w", err)
+	}
+	n := &Node{
+		cfg:       cfg,
+		core:      core,
+		log:       cfg.Logger,
+		ln:        ln,
+		maxBuffer: int32(cfg.MaxBuffer),
+		whitelist: make(map[string]bool),
+		stopping:  make(chan struct{}),
+	}
+	wl := cfg.FourLetterWhitelist
+	if wl == nil {
+		wl = DefaultFourLetterWhitelist
+	}
+	for _, w := range wl {
+		n.whitelist[strings.TrimSpace(w)] = true
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.wg.Add(4)
+	go func() { defer n.wg.Done(); core.RunPrep(ctx) }()
+	go func() {
+		defer n.wg.Done()
+		if err := core.RunCommit(ctx); err != nil {
+			n.fail(err)
+		}
+	}()
+	go func() { defer n.wg.Done(); n.tickLoop(ctx) }()
+	go func() { defer n.wg.Done(); n.acceptLoop() }()
+	n.log.Info("serving clients", "addr", ln.Addr().String(), "mode", "standalone")
+	return n, nil
+}
+
+func (n *Node) fail(err error) {
+	n.errMu.Lock()
+	if n.err == nil {
+		n.err = err
+	}
+	n.errMu.Unlock()
+	go n.Stop()
+}
+
+// Err returns the error that stopped the node, if any.
+func (n *Node) Err() error {
+	n.errMu.Lock()
+	defer n.errMu.Unlock()
+	return n.err
+}
+
+// Addr returns the client port's address.
+func (n *Node) Addr() string { return n.ln.Addr().String() }
+
+// Core returns the node's pipeline.
+func (n *Node) Core() *server.Server { return n.core }
+
+// Done is closed when the node has begun stopping.
+func (n *Node) Done() <-chan struct{} { return n.stopping }
+
+func (n *Node) tickLoop(ctx context.Context) {
+	period := n.core.Config().TickTime / 4
+	if period > 250*time.Millisecond {
+		period = 250 * time.Millisecond
+	}
+	if period < 5*time.Millisecond {
+		period = 5 * time.Millisecond
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n.core.Tick()
+		}
+	}
+}
+
+func (n *Node) acceptLoop() {
+	for {
+		nc, err := n.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			n.log.Warn("accept failed", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		n.connWG.Add(1)
+		go func() {
+			defer n.connWG.Done()
+			n.serveConn(nc)
+		}()
+	}
+}
+
+// Stop closes the listener and every connection and stops the pipeline.
+// Sessions are not closed: clients reconnect elsewhere or after a restart.
+func (n *Node) Stop() {
+	n.stopOnce.Do(func() {
+		close(n.stopping)
+		n.ln.Close()
+		n.core.CloseConnections()
+		n.connWG.Wait()
+		n.cancel()
+		n.wg.Wait()
+	})
+}
+
+func hexID(id int64) string { return fmt.Sprintf("0x%x", uint64(id)) }
+
+func sortedKeys[V any](m map[int64]V) []int64 {
+	out := make([]int64, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
