@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -31,6 +32,8 @@ type NodeConfig struct {
 	FourLetterWhitelist []string
 	// MaxBuffer is jute.maxbuffer: the largest frame accepted.
 	MaxBuffer int
+	// AdminAddr is the admin HTTP server's address ("" disables it).
+	AdminAddr string
 	// DataDir and DataLogDir are reported by conf.
 	DataDir    string
 	DataLogDir string
@@ -54,6 +57,9 @@ type Node struct {
 	connWG   sync.WaitGroup
 	errMu    sync.Mutex
 	err      error
+
+	admin     *http.Server
+	adminAddr string
 }
 
 // StartNode starts a standalone node over core and begins serving clients.
@@ -99,6 +105,9 @@ func StartNode(cfg NodeConfig, core *server.Server) (*Node, error) {
 	}()
 	go func() { defer n.wg.Done(); n.tickLoop(ctx) }()
 	go func() { defer n.wg.Done(); n.acceptLoop() }()
+	if cfg.AdminAddr != "" {
+		n.startAdmin(cfg.AdminAddr)
+	}
 	n.log.Info("serving clients", "addr", ln.Addr().String(), "mode", "standalone")
 	return n, nil
 }
@@ -173,6 +182,9 @@ func (n *Node) Stop() {
 	n.stopOnce.Do(func() {
 		close(n.stopping)
 		n.ln.Close()
+		if n.admin != nil {
+			n.admin.Close()
+		}
 		n.core.CloseConnections()
 		n.connWG.Wait()
 		n.cancel()

@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -26,8 +28,10 @@ func serverCommand() *cli.Command {
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "ZooKeeper-format `zoo.cfg` to read"},
 			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Usage: "client port listen address `HOST:PORT`"},
 			&cli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, Usage: "data `DIR` (snapshots and logs)"},
+			&cli.StringFlag{Name: "admin", Usage: "admin HTTP `HOST:PORT` (/commands/<name>, /metrics); \"off\" disables it"},
 			&cli.DurationFlag{Name: "tick-time", Usage: "tick `DURATION` (sessions are checked once per tick)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile to `FILE` until the node stops (for performance work)"},
 		},
 		Action: runServer,
 	}
@@ -80,6 +84,16 @@ func runServer(c *cli.Context) error {
 	if l := c.String("listen"); l != "" {
 		addr = l
 	}
+	if path := c.String("cpuprofile"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("--cpuprofile: %v", err), 2)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return cli.Exit(fmt.Sprintf("--cpuprofile: %v", err), 2)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return cli.Exit(fmt.Sprintf("data dir: %v", err), 1)
 	}
@@ -98,6 +112,7 @@ func runServer(c *cli.Context) error {
 		ClientAddr:          addr,
 		FourLetterWhitelist: cfg.FourLetterWhitelist,
 		MaxBuffer:           cfg.MaxBuffer,
+		AdminAddr:           adminAddr(c, cfg),
 		DataDir:             cfg.DataDir,
 		DataLogDir:          firstNonEmpty(cfg.DataLogDir, cfg.DataDir),
 		Server:              core.Config(),
@@ -134,4 +149,28 @@ func firstNonEmpty(ss ...string) string {
 		}
 	}
 	return ""
+}
+
+// adminAddr is the admin server's address: --admin, else zoo.cfg's
+// admin.enableServer / admin.serverAddress / admin.serverPort, else
+// 127.0.0.1:8080 as ZooKeeper's default port.
+func adminAddr(c *cli.Context, cfg *FileConfig) string {
+	if a := c.String("admin"); a != "" {
+		if a == "off" {
+			return ""
+		}
+		return a
+	}
+	if cfg.Extra["admin.enableServer"] == "false" {
+		return ""
+	}
+	host := cfg.Extra["admin.serverAddress"]
+	if host == "" || host == "0.0.0.0" && cfg.Path == "" {
+		host = "127.0.0.1"
+	}
+	port := cfg.Extra["admin.serverPort"]
+	if port == "" {
+		port = "8080"
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -8,7 +8,7 @@ import (
 func TestDigestMatchesZooKeeper(t *testing.T) {
 	// Values produced by ZooKeeper's DigestAuthenticationProvider.generateDigest.
 	cases := map[string]string{
-		"super:test":   "super:D/InIHSb7yEEbrWz8b9l71RjZJU=",
+		"super:test":    "super:D/InIHSb7yEEbrWz8b9l71RjZJU=",
 		"user:password": "user:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY=",
 	}
 	for in, want := range cases {
