@@ -143,7 +143,7 @@ func (cc *clientConn) readLoop() {
 				cc.fourLetter(cmd)
 				return
 			}
-			conn = n.core.NewConn(cc, remoteIP(cc.nc))
+			conn = n.core.NewConn(cc, cc.nc.RemoteAddr().String())
 		}
 		size := int32(binary.BigEndian.Uint32(hdr[:]))
 		if size < 0 || size > n.maxBuffer {
@@ -177,15 +177,4 @@ func sessionHex(c *server.Conn) string {
 		return "0x0"
 	}
 	return hexID(c.SessionID())
-}
-
-func remoteIP(nc net.Conn) string {
-	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
-		return a.IP.String()
-	}
-	host, _, err := net.SplitHostPort(nc.RemoteAddr().String())
-	if err != nil {
-		return nc.RemoteAddr().String()
-	}
-	return host
 }

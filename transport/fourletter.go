@@ -86,9 +86,16 @@ func (n *Node) FourLetter(cmd string) string {
 		fmt.Fprintf(&b, "serverId=%d\n", cfg.ServerID)
 	case "cons":
 		for _, c := range core.Connections() {
-			fmt.Fprintf(&b, " /%s[1](queued=%d,recved=%d,sent=%d,sid=0x%x,lop=%s,est=%d,to=%d,lzxid=0x%x,llat=%d,minlat=%d,avglat=%d,maxlat=%d)\n",
-				c.Remote, c.Queued, c.Received, c.Sent, uint64(c.Session), c.LastOp, c.Opened.UnixMilli(),
-				c.Timeout, uint64(c.LastZxid), c.LastLatency, c.MinLatency, c.AvgLatency, c.MaxLatency)
+			fmt.Fprintf(&b, " /%s[1](queued=%d,recved=%d,sent=%d", c.Remote, c.Queued, c.Received, c.Sent)
+			if c.Session != 0 {
+				fmt.Fprintf(&b, ",sid=0x%x,lop=%s,est=%d,to=%d", uint64(c.Session), c.LastOp, c.Opened.UnixMilli(), c.Timeout)
+				if c.LastCxid >= 0 {
+					fmt.Fprintf(&b, ",lcxid=0x%x", c.LastCxid)
+				}
+				fmt.Fprintf(&b, ",lzxid=0x%x,lresp=%d,llat=%d,minlat=%d,avglat=%d,maxlat=%d",
+					uint64(c.LastZxid), c.LastResp, c.LastLatency, c.MinLatency, c.AvgLatency, c.MaxLatency)
+			}
+			b.WriteString(")\n")
 		}
 		b.WriteString("\n")
 	case "envi":
@@ -105,7 +112,7 @@ func (n *Node) FourLetter(cmd string) string {
 	case "wchs":
 		snap := core.Snapshot()
 		fmt.Fprintf(&b, "%d connections watching %d paths\nTotal watches:%d\n",
-			snap.WatchingConnections, snap.WatchedPaths, snap.Watches)
+			snap.WatchingConnections, snap.WatchedPaths, snap.DataWatches)
 	case "wchc":
 		bySession := core.WatchesBySession()
 		for _, sid := range sortedKeys(bySession) {

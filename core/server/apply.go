@@ -167,7 +167,6 @@ func (s *Server) answerWrite(r *Request, t *txn.Txn, res tree.Result) {
 }
 
 func multiResponse(r *Request, res tree.Result) *jute.MultiResponse {
-	m, _ := r.Body.(*jute.MultiRequest)
 	out := &jute.MultiResponse{Results: make([]jute.MultiResult, len(res.Multi))}
 	for i, sub := range res.Multi {
 		mr := &out.Results[i]
@@ -176,8 +175,8 @@ func multiResponse(r *Request, res tree.Result) *jute.MultiResponse {
 			continue
 		}
 		op := jute.OpError
-		if m != nil && i < len(m.Ops) {
-			op = m.Ops[i].Type
+		if i < len(r.multiTypes) {
+			op = r.multiTypes[i]
 		}
 		switch op {
 		case jute.OpCreate:

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,8 @@ type Request struct {
 	Password []byte   // createSession
 	err      jute.Err // reply with this error, without running the request
 	received time.Time
+	// multiTypes are the ops of a multi as prep ran them (multiOpType).
+	multiTypes []jute.OpCode
 }
 
 type connState int
@@ -66,6 +69,7 @@ type Conn struct {
 	sink   Sink
 	id     watch.WatcherID
 	ip     string
+	remote string
 	opened time.Time
 
 	mu          sync.Mutex
@@ -82,6 +86,8 @@ type Conn struct {
 	received    atomic.Int64
 	sent        atomic.Int64
 	lastZxid    atomic.Int64
+	lastCxid    atomic.Int64
+	lastResp    atomic.Int64 // ms since the epoch
 	lastOp      atomic.Value // string
 	lastLatency atomic.Int64
 	latencySum  atomic.Int64
@@ -90,19 +96,25 @@ type Conn struct {
 	latencyN    atomic.Int64
 }
 
-// NewConn registers a connection from a client at ip (used by the ip
-// scheme).
-func (s *Server) NewConn(sink Sink, ip string) *Conn {
+// NewConn registers a connection from a client at remote ("ip:port"); the
+// ip is the connection's identity in the ip scheme.
+func (s *Server) NewConn(sink Sink, remote string) *Conn {
+	ip := remote
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		ip = host
+	}
 	c := &Conn{
 		s:      s,
 		sink:   sink,
 		id:     watch.WatcherID(s.nextConnID.Add(1)),
 		ip:     ip,
+		remote: remote,
 		opened: s.cfg.Now(),
 		auth:   []acl.Id{{Scheme: "ip", ID: ip}},
 		ready:  make(chan struct{}),
 	}
 	c.latencyMin.Store(-1)
+	c.lastCxid.Store(-1)
 	s.connMu.Lock()
 	s.conns[c.id] = c
 	s.connMu.Unlock()
@@ -198,11 +210,14 @@ func (c *Conn) Handle(frame []byte) error {
 	r := &Request{conn: c, Xid: hdr.Xid, Op: hdr.Type, Session: sid, received: c.s.cfg.Now()}
 	kind := classify(hdr.Type)
 	if kind == kindInvalid {
-		c.reply(hdr.Xid, c.s.LastZxid(), jute.ErrUnimplemented, nil)
+		// As ZooKeeper's UnimplementedRequestProcessor: zxid -1, then close.
+		c.reply(hdr.Xid, -1, jute.ErrUnimplemented, nil)
 		return fmt.Errorf("%w: %v", ErrUnknownOp, hdr.Type)
 	}
 	if rec := jute.NewRequestRecord(hdr.Type); rec != nil {
 		if err := jute.Decode(body, rec); err != nil {
+			// A write that does not decode still takes its turn (and a
+			// zxid) in prep, as in ZooKeeper; a read is answered in order.
 			r.err = jute.ErrMarshallingError
 		}
 		r.Body = rec
@@ -210,7 +225,7 @@ func (c *Conn) Handle(frame []byte) error {
 	c.mu.Lock()
 	r.Auth = c.auth
 	c.mu.Unlock()
-	if kind == kindWrite && r.err == 0 {
+	if kind == kindWrite {
 		c.enqueueWrite(r)
 	} else {
 		c.enqueueRead(r)
@@ -302,6 +317,9 @@ func (c *Conn) reply(xid int32, zxid int64, errc jute.Err, body jute.Record) {
 	c.sent.Add(1)
 	c.s.stats.packetsSent.Add(1)
 	c.lastZxid.Store(zxid)
+	if xid >= 0 {
+		c.lastCxid.Store(int64(xid))
+	}
 	c.sink.Send(func(e *jute.Encoder) {
 		off := e.BeginFrame()
 		h := jute.ReplyHeader{Xid: xid, Zxid: zxid, Err: errc}
@@ -318,9 +336,11 @@ func (c *Conn) recordLatency(r *Request) {
 	if r.received.IsZero() {
 		return
 	}
-	ms := c.s.cfg.Now().Sub(r.received).Milliseconds()
+	now := c.s.cfg.Now()
+	ms := now.Sub(r.received).Milliseconds()
 	c.lastLatency.Store(ms)
-	c.lastOp.Store(r.Op.String())
+	c.lastResp.Store(now.UnixMilli())
+	c.lastOp.Store(lastOpName(r.Op))
 	c.latencySum.Add(ms)
 	c.latencyN.Add(1)
 	if m := c.latencyMin.Load(); m < 0 || ms < m {
@@ -504,4 +524,62 @@ func (s *Server) CloseConnections() {
 	for _, c := range conns {
 		c.sink.Close()
 	}
+}
+
+// lastOpName is how cons names an operation (FinalRequestProcessor's
+// lastOp).
+func lastOpName(op jute.OpCode) string {
+	switch op {
+	case jute.OpPing:
+		return "PING"
+	case jute.OpCreateSession:
+		return "SESS"
+	case jute.OpMulti:
+		return "MULT"
+	case jute.OpMultiRead:
+		return "MLTR"
+	case jute.OpCreate, jute.OpCreate2, jute.OpCreateTTL, jute.OpCreateContainer:
+		return "CREA"
+	case jute.OpDelete:
+		return "DELE"
+	case jute.OpSetData:
+		return "SETD"
+	case jute.OpReconfig:
+		return "RECO"
+	case jute.OpSetACL:
+		return "SETA"
+	case jute.OpCloseSession:
+		return "CLOS"
+	case jute.OpSync:
+		return "SYNC"
+	case jute.OpCheck:
+		return "CHEC"
+	case jute.OpExists:
+		return "EXIS"
+	case jute.OpGetData:
+		return "GETD"
+	case jute.OpSetWatches:
+		return "SETW"
+	case jute.OpSetWatches2:
+		return "STW2"
+	case jute.OpAddWatch:
+		return "ADDW"
+	case jute.OpGetACL:
+		return "GETA"
+	case jute.OpGetChildren, jute.OpGetChildren2:
+		return "GETC"
+	case jute.OpGetAllChildrenNumber:
+		return "GETACN"
+	case jute.OpCheckWatches:
+		return "CHKW"
+	case jute.OpRemoveWatches:
+		return "REMW"
+	case jute.OpWhoAmI:
+		return "HOMI"
+	case jute.OpGetEphemerals:
+		return "GETE"
+	case jute.OpRecipeCall:
+		return "RCPE"
+	}
+	return "NA"
 }

@@ -35,6 +35,10 @@ func (s *Server) prep(r *Request) {
 		t.Op = op
 	default:
 		t.Zxid = s.nextZxid()
+		if r.err != 0 {
+			t.Op = &txn.Error{Code: int32(r.err)}
+			break
+		}
 		if !s.sessions.Valid(r.Session) {
 			t.Op = &txn.Error{Code: int32(jute.ErrSessionExpired)}
 			break
@@ -68,15 +72,23 @@ func (s *Server) prepRequest(r *Request, t *txn.Txn) txn.Op {
 // it) and none of its changes reach the prep view.
 func (s *Server) prepMulti(r *Request, t *txn.Txn) txn.Op {
 	m, _ := r.Body.(*jute.MultiRequest)
+	r.multiTypes = make([]jute.OpCode, len(m.Ops))
 	l := newLayer(s.view)
 	ops := make([]txn.Op, 0, len(m.Ops))
 	failed := false
-	for _, mop := range m.Ops {
+	for i, mop := range m.Ops {
 		if failed {
 			ops = append(ops, &txn.Error{Code: int32(jute.ErrRuntimeInconsistency)})
 			continue
 		}
-		op, errc := s.prepOp(l, mop.Type, mop.Req, r, t)
+		typ, ok := multiOpType(mop)
+		if !ok {
+			// ZooKeeper fails the whole multi here (and, unlike zkx, keeps
+			// the earlier ops' pending changes in its prep state).
+			return &txn.Error{Code: int32(jute.ErrMarshallingError)}
+		}
+		r.multiTypes[i] = typ
+		op, errc := s.prepOp(l, typ, mop.Req, r, t)
 		if errc != 0 {
 			failed = true
 			ops = append(ops, &txn.Error{Code: int32(errc)})
@@ -88,6 +100,28 @@ func (s *Server) prepMulti(r *Request, t *txn.Txn) txn.Op {
 		l.commit()
 	}
 	return &txn.Multi{Ops: ops}
+}
+
+// multiOpType is the op a multi's op really is. As in ZooKeeper 3.8, a
+// create inside a multi takes its kind from its flags, not its opcode: the
+// container flag makes a container, the TTL flags a TTL node (only in a
+// createTTL op: elsewhere the multi fails with MarshallingError when prep
+// reaches the op), and
+// any other flags a plain create, answered as "create" even if sent as
+// create2.
+func multiOpType(mop jute.MultiOp) (jute.OpCode, bool) {
+	cr, ok := mop.Req.(*jute.CreateRequest)
+	if !ok {
+		return mop.Type, true
+	}
+	switch cr.Flags {
+	case jute.FlagContainer:
+		return jute.OpCreateContainer, true
+	case jute.FlagPersistentWithTTL, jute.FlagPersistentSequentialWithTTL:
+		return jute.OpCreateTTL, mop.Type == jute.OpCreateTTL
+	}
+	cr.TTL = -1 // a createTTL op without TTL flags is a plain create
+	return jute.OpCreate, true
 }
 
 // prepOp checks one write against v and records its effect there. It

@@ -21,12 +21,24 @@ func (s *Server) execRead(r *Request) {
 		return
 	}
 	body, errc := s.read(r)
-	c.reply(r.Xid, zxid, errc, body)
+	xid := r.Xid
+	if r.Op == jute.OpPing {
+		xid = jute.XidPing // ZooKeeper answers every ping with xid -2
+	}
+	c.reply(xid, zxid, errc, body)
 }
 
 func (s *Server) addWatch(c *Conn, kind watch.Kind, path string) {
 	s.watchMu.Lock()
 	s.watches.Add(c.id, kind, path)
+	s.watchMu.Unlock()
+}
+
+func (s *Server) addWatches(c *Conn, kinds []watch.Kind, path string) {
+	s.watchMu.Lock()
+	for _, k := range kinds {
+		s.watches.Add(c.id, k, path)
+	}
 	s.watchMu.Unlock()
 }
 
@@ -112,9 +124,9 @@ func (s *Server) read(r *Request) (jute.Record, jute.Err) {
 		req := r.Body.(*jute.PathModeRequest)
 		switch req.Mode {
 		case jute.AddWatchPersistent:
-			s.addWatch(c, watch.Persistent, req.Path)
+			s.addWatches(c, watch.Persistent, req.Path)
 		case jute.AddWatchPersistentRecursive:
-			s.addWatch(c, watch.Recursive, req.Path)
+			s.addWatches(c, watch.Recursive, req.Path)
 		default:
 			return nil, jute.ErrMarshallingError
 		}
@@ -145,17 +157,18 @@ func (s *Server) read(r *Request) (jute.Record, jute.Err) {
 	return nil, jute.ErrUnimplemented
 }
 
-// watcherKinds maps a WatcherType to the watch kinds it covers. Persistent
-// watches count as both data and child watches, as in ZooKeeper, where they
-// live in both tables.
+// watcherKinds maps a WatcherType to the watch kinds it covers: ZooKeeper
+// 3.8 looks in its child table (Children), its data table (Data) or both,
+// and each holds one half of every persistent watch.
 func watcherKinds(t int32) []watch.Kind {
 	switch t {
 	case jute.WatcherChildren:
-		return []watch.Kind{watch.Child, watch.Persistent, watch.Recursive}
+		return []watch.Kind{watch.Child, watch.PersistentChild, watch.RecursiveChild}
 	case jute.WatcherData:
-		return []watch.Kind{watch.Data, watch.Persistent, watch.Recursive}
+		return []watch.Kind{watch.Data, watch.PersistentData, watch.RecursiveData}
 	case jute.WatcherAny:
-		return []watch.Kind{watch.Data, watch.Child, watch.Persistent, watch.Recursive}
+		return []watch.Kind{watch.Data, watch.Child, watch.PersistentData, watch.PersistentChild,
+			watch.RecursiveData, watch.RecursiveChild}
 	}
 	return nil
 }
@@ -282,10 +295,14 @@ func (s *Server) setWatches(c *Conn, sw *jute.SetWatchesRequest) {
 		}
 	}
 	for _, p := range sw.PersistentWatches {
-		s.watches.Add(c.id, watch.Persistent, p)
+		for _, k := range watch.Persistent {
+			s.watches.Add(c.id, k, p)
+		}
 	}
 	for _, p := range sw.PersistentRecursive {
-		s.watches.Add(c.id, watch.Recursive, p)
+		for _, k := range watch.Recursive {
+			s.watches.Add(c.id, k, p)
+		}
 	}
 	s.watchMu.Unlock()
 	for _, f := range fires {

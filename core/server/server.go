@@ -246,7 +246,7 @@ func (s *Server) containerCandidates(now time.Time) []string {
 	var out []string
 	nowMs := now.UnixMilli()
 	for _, p := range s.tree.Containers() {
-		st, ok := s.tree.Exists(p)
+		_, st, _, ok := s.tree.RawNode(p)
 		if !ok || st.NumChildren > 0 {
 			continue
 		}
@@ -257,7 +257,7 @@ func (s *Server) containerCandidates(now time.Time) []string {
 		}
 	}
 	for _, p := range s.tree.TTLs() {
-		st, ok := s.tree.Exists(p)
+		_, st, _, ok := s.tree.RawNode(p)
 		if !ok || st.NumChildren > 0 {
 			continue
 		}

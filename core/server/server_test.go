@@ -446,8 +446,8 @@ func TestContainerAndTTLCleanup(t *testing.T) {
 	if errc := cl.call(jute.OpCreateContainer, &jute.CreateRequest{Path: "/c", ACL: openACL, Flags: jute.FlagContainer, TTL: -1}, &c2); errc != 0 {
 		t.Fatal(errc)
 	}
-	if c2.Stat.EphemeralOwner != -1<<63 {
-		t.Fatalf("container owner %x", c2.Stat.EphemeralOwner)
+	if c2.Stat.EphemeralOwner != 0 {
+		t.Fatalf("containers show ephemeralOwner 0 to clients, as in ZooKeeper; got %x", c2.Stat.EphemeralOwner)
 	}
 	cl.create("/c/child", 0)
 	if errc := cl.call(jute.OpCreateTTL, &jute.CreateRequest{Path: "/t", ACL: openACL, Flags: jute.FlagPersistentWithTTL, TTL: 500, HasTTL: true}, nil); errc != 0 {

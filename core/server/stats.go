@@ -40,10 +40,12 @@ func (st *Stats) recordLatency(ms int64) {
 // Snapshot is a point-in-time view of the server for the four-letter words
 // and the admin endpoints.
 type Snapshot struct {
-	Mode                string
-	Zxid                int64
-	NodeCount           int
-	Watches             int
+	Mode      string
+	Zxid      int64
+	NodeCount int
+	Watches   int // data and child watches (mntr's zk_watch_count)
+	// For wchs: data-side watches only, as ZooKeeper reports them.
+	DataWatches         int
 	WatchedPaths        int
 	WatchingConnections int
 	EphemeralCount      int
@@ -82,12 +84,15 @@ func (s *Server) Snapshot() Snapshot {
 	}
 	s.mu.RLock()
 	snap.Zxid = s.tree.LastZxid()
-	snap.NodeCount = s.tree.NodeCount()
+	// ZooKeeper's node count includes the root twice (it is in its node
+	// map as "" and "/"); monitoring built on ZooKeeper expects that count.
+	snap.NodeCount = s.tree.NodeCount() + 1
 	snap.EphemeralCount = s.tree.EphemeralCount()
 	snap.ApproxDataSize = s.tree.ApproximateDataSize()
 	s.mu.RUnlock()
 	s.watchMu.Lock()
-	snap.WatchingConnections, snap.WatchedPaths, snap.Watches = s.watches.Summary()
+	snap.WatchingConnections, snap.WatchedPaths, snap.DataWatches = s.watches.Summary()
+	snap.Watches = s.watches.Count()
 	s.watchMu.Unlock()
 	s.stats.latMu.Lock()
 	snap.LatencyMin, snap.LatencyMax = s.stats.latMin, s.stats.latMax
@@ -117,6 +122,8 @@ type ConnInfo struct {
 	Received    int64
 	Sent        int64
 	LastZxid    int64
+	LastCxid    int64 // -1 before the first reply
+	LastResp    int64 // ms since the epoch
 	LastOp      string
 	LastLatency int64
 	MinLatency  int64
@@ -135,9 +142,10 @@ func (s *Server) Connections() []ConnInfo {
 	out := make([]ConnInfo, 0, len(conns))
 	for _, c := range conns {
 		c.mu.Lock()
-		ci := ConnInfo{Remote: c.ip, Session: c.session, Timeout: c.timeout, Opened: c.opened, Queued: len(c.queue)}
+		ci := ConnInfo{Remote: c.remote, Session: c.session, Timeout: c.timeout, Opened: c.opened, Queued: len(c.queue)}
 		c.mu.Unlock()
 		ci.Received, ci.Sent, ci.LastZxid = c.received.Load(), c.sent.Load(), c.lastZxid.Load()
+		ci.LastCxid, ci.LastResp = c.lastCxid.Load(), c.lastResp.Load()
 		if op, ok := c.lastOp.Load().(string); ok {
 			ci.LastOp = op
 		} else {

@@ -79,7 +79,7 @@ func (v *prepView) get(path string) *record {
 // path exists, so the tree's state is final until prep issues one.
 func (s *Server) committedRecord(path string) *record {
 	s.mu.RLock()
-	data, st, acls, ok := s.tree.Node(path)
+	data, st, acls, ok := s.tree.RawNode(path)
 	s.mu.RUnlock()
 	if !ok {
 		return nil

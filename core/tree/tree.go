@@ -85,13 +85,32 @@ func (n *node) removeChild(name string) {
 	}
 }
 
-func (n *node) stat() Stat {
+// rawStat is the stored Stat: Cversion counts child creations (it numbers
+// sequential children) and EphemeralOwner keeps the container and TTL
+// markers.
+func (n *node) rawStat() Stat {
 	return Stat{
 		Czxid: n.czxid, Mzxid: n.mzxid, Ctime: n.ctime, Mtime: n.mtime,
 		Version: n.version, Cversion: n.cversion, Aversion: n.aversion,
 		EphemeralOwner: n.owner, DataLength: int32(len(n.data)),
 		NumChildren: int32(n.numChildren()), Pzxid: n.pzxid,
 	}
+}
+
+// stat is the Stat clients see, as ZooKeeper's DataNode.copyStat makes it:
+// Cversion counts child creations and deletions (2 x creations - children
+// left), and containers and TTL nodes show EphemeralOwner 0.
+func (n *node) stat() Stat {
+	return ClientStat(n.rawStat())
+}
+
+// ClientStat turns a stored Stat into the one clients see.
+func ClientStat(st Stat) Stat {
+	st.Cversion = st.Cversion*2 - st.NumChildren
+	if container, ttl, _ := ownerKind(st.EphemeralOwner); container || ttl {
+		st.EphemeralOwner = 0
+	}
+	return st
 }
 
 // sortedChildren returns the children's names in byte order. The slice is
@@ -137,8 +156,12 @@ type Tree struct {
 	dataBytes  int64 // sum of path and data lengths, as mntr's approximate_data_size
 }
 
-// New returns a tree holding "/", "/zookeeper" and "/zookeeper/quota", as a
-// fresh ZooKeeper database does.
+// New returns a tree holding the system nodes exactly as a fresh ZooKeeper
+// 3.8 server shows them: "/", "/zookeeper", "/zookeeper/quota" and
+// "/zookeeper/config" (read-only), with empty data. The system nodes were
+// not created by txns, so their stored cversion is 0 and clients see
+// 0 x 2 - children (-1 for "/", -2 for "/zookeeper"), and
+// /zookeeper/config has aversion -1, as in ZooKeeper.
 func New() *Tree {
 	t := &Tree{
 		ephemerals: make(map[int64]map[string]struct{}),
@@ -146,14 +169,13 @@ func New() *Tree {
 		ttls:       make(map[string]struct{}),
 	}
 	t.acls.init()
-	open := t.acls.ref(acl.OpenUnsafe)
-	t.root = &node{acl: open}
-	t.count = 1
-	zk := &node{acl: t.acls.ref(acl.OpenUnsafe)}
+	t.root = &node{acl: t.acls.ref(acl.OpenUnsafe), data: []byte{}}
+	zk := &node{acl: t.acls.ref(acl.OpenUnsafe), data: []byte{}}
 	t.root.addChild("zookeeper", zk)
-	zk.addChild("quota", &node{acl: t.acls.ref(acl.OpenUnsafe)})
-	t.count += 2
-	t.dataBytes = int64(len(ZookeeperPath) + len(QuotaPath))
+	zk.addChild("quota", &node{acl: t.acls.ref(acl.OpenUnsafe), data: []byte{}})
+	zk.addChild("config", &node{acl: t.acls.ref(acl.ReadUnsafe), data: []byte{}, aversion: -1})
+	t.count = 4
+	t.dataBytes = int64(len(ZookeeperPath) + len(QuotaPath) + len(ConfigPath))
 	return t
 }
 
@@ -261,6 +283,15 @@ func (t *Tree) Node(path string) (data []byte, st Stat, acls []acl.ACL, ok bool)
 	return n.data, n.stat(), t.acls.get(n.acl), true
 }
 
+// RawNode is Node with the stored Stat (see rawStat), for prep.
+func (t *Tree) RawNode(path string) (data []byte, st Stat, acls []acl.ACL, ok bool) {
+	n := t.lookup(path)
+	if n == nil {
+		return nil, Stat{}, nil, false
+	}
+	return n.data, n.rawStat(), t.acls.get(n.acl), true
+}
+
 // AllChildrenNumber counts the node's descendants.
 func (t *Tree) AllChildrenNumber(path string) (int, bool) {
 	n := t.lookup(path)
@@ -329,11 +360,12 @@ func setToSorted(set map[string]struct{}) []string {
 }
 
 // Walk calls fn for every node in depth-first order, parents before
-// children and siblings in byte order. fn must not modify the tree.
+// children and siblings in byte order, with the stored Stat. fn must not
+// modify the tree.
 func (t *Tree) Walk(fn func(path string, data []byte, st Stat, acls []acl.ACL) bool) {
 	var walk func(path string, n *node) bool
 	walk = func(path string, n *node) bool {
-		if !fn(path, n.data, n.stat(), t.acls.get(n.acl)) {
+		if !fn(path, n.data, n.rawStat(), t.acls.get(n.acl)) {
 			return false
 		}
 		prefix := path

@@ -37,16 +37,27 @@ func (a *applier) create(path string, data string, owner int64) Stat {
 
 func TestNewTreeHasSystemNodes(t *testing.T) {
 	tr := New()
-	for _, p := range []string{"/", "/zookeeper", "/zookeeper/quota"} {
+	for _, p := range []string{"/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"} {
 		if _, ok := tr.Exists(p); !ok {
 			t.Fatalf("%s missing", p)
 		}
 	}
-	if n, _ := tr.AllChildrenNumber("/"); n != 2 {
-		t.Fatalf("AllChildrenNumber(/) = %d, want 2", n)
+	if n, _ := tr.AllChildrenNumber("/"); n != 3 {
+		t.Fatalf("AllChildrenNumber(/) = %d, want 3", n)
 	}
-	if st, _ := tr.Exists("/"); st.Cversion != 0 || st.NumChildren != 1 {
-		t.Fatalf("root stat %+v: ZooKeeper's fresh root has cversion 0 and one child", st)
+	// The counters a fresh ZooKeeper 3.8 reports (checked against it by
+	// transport/difftest).
+	if st, _ := tr.Exists("/"); st.Cversion != -1 || st.NumChildren != 1 {
+		t.Fatalf("root stat %+v", st)
+	}
+	if st, _ := tr.Exists("/zookeeper"); st.Cversion != -2 || st.NumChildren != 2 {
+		t.Fatalf("/zookeeper stat %+v", st)
+	}
+	if _, st, _, _ := tr.RawNode("/"); st.Cversion != 0 {
+		t.Fatalf("root's stored cversion %d: its first sequential child is numbered 0", st.Cversion)
+	}
+	if data, st, _ := tr.Get("/zookeeper/config"); data == nil || st.Aversion != -1 {
+		t.Fatalf("/zookeeper/config: data %v stat %+v", data, st)
 	}
 }
 
@@ -63,14 +74,18 @@ func TestCreateStatAndParentCounters(t *testing.T) {
 	if pst.Cversion != 2 || pst.Pzxid != 3 || pst.NumChildren != 2 || pst.Mzxid != 1 {
 		t.Fatalf("parent stat after two creates: %+v", pst)
 	}
-	// Delete moves pzxid but, as in ZooKeeper 3.8, not cversion.
+	// Delete moves pzxid; the stored cversion counts creations only, and
+	// clients see creations + deletions (2 x 2 - 1), as ZooKeeper shows it.
 	res, events := a.apply(0, &txn.Delete{Path: "/a/b"})
 	if res.Err != 0 {
 		t.Fatal(res.Err)
 	}
 	pst, _ = a.tr.Exists("/a")
-	if pst.Cversion != 2 || pst.Pzxid != 4 || pst.NumChildren != 1 {
+	if pst.Cversion != 3 || pst.Pzxid != 4 || pst.NumChildren != 1 {
 		t.Fatalf("parent stat after delete: %+v", pst)
+	}
+	if _, raw, _, _ := a.tr.RawNode("/a"); raw.Cversion != 2 {
+		t.Fatalf("stored cversion %d, want 2 (creations)", raw.Cversion)
 	}
 	if len(events) != 2 || events[0].Type != EventNodeDeleted || events[0].Path != "/a/b" ||
 		events[1].Type != EventNodeChildrenChanged || events[1].Path != "/a" {
@@ -98,12 +113,19 @@ func TestSetDataAndACL(t *testing.T) {
 		t.Fatalf("ACL = %v", got)
 	}
 	// The ACL table shares lists and forgets unused ones.
-	if n := a.tr.acls.size(); n != 2 {
-		t.Fatalf("acl table holds %d lists, want 2", n)
+	// (two lists for the system nodes: open and read-only)
+	before := a.tr.acls.size()
+	a.create("/y", "", 0)
+	if n := a.tr.acls.size(); n != before {
+		t.Fatalf("acl table grew to %d lists for a list it already held", n)
+	}
+	a.apply(0, &txn.SetACL{Path: "/x", ACL: []acl.ACL{{Perms: acl.Admin, Scheme: "world", ID: "anyone"}}, Version: 2})
+	if n := a.tr.acls.size(); n != before+1 {
+		t.Fatalf("acl table holds %d lists, want %d", n, before+1)
 	}
 	a.apply(0, &txn.Delete{Path: "/x"})
-	if n := a.tr.acls.size(); n != 1 {
-		t.Fatalf("acl table holds %d lists after delete, want 1", n)
+	if n := a.tr.acls.size(); n != before {
+		t.Fatalf("acl table holds %d lists after delete, want %d", n, before)
 	}
 }
 
@@ -117,12 +139,12 @@ func TestSequentialParentCversion(t *testing.T) {
 	if res.Err != 0 {
 		t.Fatal(res.Err)
 	}
-	st, _ := a.tr.Exists("/q")
+	_, st, _, _ := a.tr.RawNode("/q")
 	if st.Cversion != 1 {
 		t.Fatalf("cversion %d, want 1", st.Cversion)
 	}
 	res, _ = a.apply(0, &txn.Create{Path: "/q/c", ACL: open, ParentCversion: -1})
-	st, _ = a.tr.Exists("/q")
+	_, st, _, _ = a.tr.RawNode("/q")
 	if res.Err != 0 || st.Cversion != 2 {
 		t.Fatalf("ParentCversion -1 must increment: %d %+v", res.Err, st)
 	}
@@ -233,7 +255,7 @@ func TestChildrenSortedAndCounts(t *testing.T) {
 	}
 	var walked []string
 	a.tr.Walk(func(p string, _ []byte, _ Stat, _ []acl.ACL) bool { walked = append(walked, p); return true })
-	want := []string{"/", "/d", "/d/a", "/d/a/deep", "/d/c10", "/d/c2", "/zookeeper", "/zookeeper/quota"}
+	want := []string{"/", "/d", "/d/a", "/d/a/deep", "/d/c10", "/d/c2", "/zookeeper", "/zookeeper/config", "/zookeeper/quota"}
 	if !reflect.DeepEqual(walked, want) {
 		t.Fatalf("walk %v", walked)
 	}

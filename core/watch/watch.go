@@ -12,6 +12,11 @@
 //     NodeDataChanged and NodeDeleted at their path or below, never on
 //     NodeChildrenChanged, and stay.
 //
+// As in ZooKeeper 3.8, a persistent watch is two halves, a data half and a
+// child half, and removeWatches with WatcherType Data or Children removes
+// one half only: the other keeps firing (the data half on created, changed
+// and deleted, the child half on children changed and deleted).
+//
 // A watcher hears one event per change however many of its watches match.
 // Unlike ZooKeeper 3.8, where a one-shot watch set on the path of a persistent
 // watch silently turns the persistent watch into a one-shot one (the two share
@@ -36,13 +41,21 @@ type Kind uint8
 const (
 	Data Kind = iota
 	Child
-	Persistent
-	Recursive
+	PersistentData
+	PersistentChild
+	RecursiveData
+	RecursiveChild
 	numKinds
 )
 
+// Persistent and Recursive are the halves addWatch sets.
+var (
+	Persistent = []Kind{PersistentData, PersistentChild}
+	Recursive  = []Kind{RecursiveData, RecursiveChild}
+)
+
 func (k Kind) String() string {
-	return [...]string{"data", "child", "persistent", "persistentRecursive"}[k]
+	return [...]string{"data", "child", "persistent-data", "persistent-child", "recursive-data", "recursive-child"}[k]
 }
 
 type key struct {
@@ -188,33 +201,40 @@ func (m *Manager) Trigger(ev tree.Event, out []Delivery) []Delivery {
 			m.count--
 		}
 	}
-	switch ev.Type {
-	case tree.EventNodeCreated, tree.EventNodeDataChanged:
-		fireOnce(Data)
-	case tree.EventNodeDeleted:
-		fireOnce(Data)
-		fireOnce(Child)
-	case tree.EventNodeChildrenChanged:
-		fireOnce(Child)
-	}
-	for w := range m.tables[Persistent][ev.Path] {
-		add(w)
-	}
-	if ev.Type != tree.EventNodeChildrenChanged && len(m.tables[Recursive]) > 0 {
+	fireStay := func(kind Kind, recursive bool) {
+		t := m.tables[kind]
+		if len(t) == 0 {
+			return
+		}
 		for p := ev.Path; ; {
-			for w := range m.tables[Recursive][p] {
+			for w := range t[p] {
 				add(w)
 			}
-			if p == "/" {
-				break
+			if !recursive || p == "/" {
+				return
 			}
-			i := strings.LastIndexByte(p, '/')
-			if i <= 0 {
+			if i := strings.LastIndexByte(p, '/'); i <= 0 {
 				p = "/"
 			} else {
 				p = p[:i]
 			}
 		}
+	}
+	switch ev.Type {
+	case tree.EventNodeCreated, tree.EventNodeDataChanged:
+		fireOnce(Data)
+		fireStay(PersistentData, false)
+		fireStay(RecursiveData, true)
+	case tree.EventNodeDeleted:
+		fireOnce(Data)
+		fireStay(PersistentData, false)
+		fireStay(RecursiveData, true)
+		fireOnce(Child)
+		fireStay(PersistentChild, false)
+		fireStay(RecursiveChild, true)
+	case tree.EventNodeChildrenChanged:
+		fireOnce(Child)
+		fireStay(PersistentChild, false)
 	}
 	return out
 }
@@ -232,11 +252,15 @@ func (m *Manager) PathsOf(w WatcherID) map[Kind][]string {
 	return out
 }
 
-// ByPath returns, for every watched path, the watchers on it (any kind).
+// dataTables are the kinds ZooKeeper keeps in its data watch table, the
+// one its watch reports (wchs, wchc, wchp) describe.
+var dataTables = []Kind{Data, PersistentData, RecursiveData}
+
+// ByPath returns, for every path with a data-side watch, its watchers.
 func (m *Manager) ByPath() map[string][]WatcherID {
 	out := make(map[string][]WatcherID)
-	for _, t := range m.tables {
-		for p, set := range t {
+	for _, k := range dataTables {
+		for p, set := range m.tables[k] {
 			for w := range set {
 				out[p] = appendUnique(out[p], w)
 			}
@@ -245,13 +269,13 @@ func (m *Manager) ByPath() map[string][]WatcherID {
 	return out
 }
 
-// ByWatcher returns, for every watcher, its watched paths (any kind).
+// ByWatcher returns, for every watcher, the paths of its data-side watches.
 func (m *Manager) ByWatcher() map[WatcherID][]string {
 	out := make(map[WatcherID][]string)
 	for w, keys := range m.byWatcher {
 		seen := make(map[string]bool)
 		for k := range keys {
-			if !seen[k.path] {
+			if (k.kind == Data || k.kind == PersistentData || k.kind == RecursiveData) && !seen[k.path] {
 				seen[k.path] = true
 				out[w] = append(out[w], k.path)
 			}
@@ -261,16 +285,21 @@ func (m *Manager) ByWatcher() map[WatcherID][]string {
 	return out
 }
 
-// Summary returns the number of watching connections, watched paths and
-// watches (wchs).
+// Summary returns, for data-side watches as ZooKeeper's wchs reports them,
+// the number of watching connections, watched paths and watches.
 func (m *Manager) Summary() (watchers, paths, total int) {
 	ps := make(map[string]struct{})
-	for _, t := range m.tables {
-		for p := range t {
+	ws := make(map[WatcherID]struct{})
+	for _, k := range dataTables {
+		for p, set := range m.tables[k] {
 			ps[p] = struct{}{}
+			for w := range set {
+				ws[w] = struct{}{}
+				total++
+			}
 		}
 	}
-	return len(m.byWatcher), len(ps), m.count
+	return len(ws), len(ps), total
 }
 
 func appendUnique(ws []WatcherID, w WatcherID) []WatcherID {

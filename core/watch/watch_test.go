@@ -53,9 +53,9 @@ func TestDeleteFiresDataAndChildWatchesOnce(t *testing.T) {
 
 func TestPersistentAndRecursive(t *testing.T) {
 	m := New()
-	m.Add(1, Persistent, "/a")
-	m.Add(2, Recursive, "/a")
-	m.Add(3, Recursive, "/")
+	addAll(m, 1, Persistent, "/a")
+	addAll(m, 2, Recursive, "/a")
+	addAll(m, 3, Recursive, "/")
 	for i := 0; i < 2; i++ { // they stay
 		got := fire(m, tree.EventNodeDataChanged, "/a")
 		if len(got) != 3 {
@@ -94,6 +94,8 @@ func TestRemove(t *testing.T) {
 	if m.Count() != 1 || m.Has(1, Child, "/b") {
 		t.Fatal("RemoveWatcher left watches")
 	}
+	m.Add(2, Child, "/c")
+	// wchs, like ZooKeeper's, counts the data-side watches only.
 	watchers, paths, total := m.Summary()
 	if watchers != 1 || paths != 1 || total != 1 {
 		t.Fatalf("summary %d %d %d", watchers, paths, total)
@@ -105,8 +107,8 @@ func TestManyWatchersDeduplicated(t *testing.T) {
 	var want []int
 	for w := WatcherID(1); w <= 100; w++ {
 		m.Add(w, Data, "/x")
-		m.Add(w, Recursive, "/")
-		m.Add(w, Persistent, "/x")
+		addAll(m, w, Recursive, "/")
+		addAll(m, w, Persistent, "/x")
 		want = append(want, int(w))
 	}
 	got := fire(m, tree.EventNodeDataChanged, "/x")
@@ -117,5 +119,30 @@ func TestManyWatchersDeduplicated(t *testing.T) {
 	sort.Ints(ids)
 	if len(ids) != 100 {
 		t.Fatalf("%d deliveries, want 100", len(ids))
+	}
+}
+
+func addAll(m *Manager, w WatcherID, kinds []Kind, path string) {
+	for _, k := range kinds {
+		m.Add(w, k, path)
+	}
+}
+
+func TestPersistentHalves(t *testing.T) {
+	m := New()
+	addAll(m, 1, Persistent, "/a")
+	addAll(m, 2, Persistent, "/a")
+	// Removing the child half (removeWatches type Children) leaves the data
+	// half firing, as in ZooKeeper 3.8.
+	m.Remove(1, PersistentChild, "/a")
+	if got := fire(m, tree.EventNodeChildrenChanged, "/a"); len(got) != 1 || got[2] == 0 {
+		t.Fatalf("children changed after removing watcher 1's child half: %v", got)
+	}
+	if got := fire(m, tree.EventNodeDataChanged, "/a"); len(got) != 2 {
+		t.Fatalf("data changed: both data halves fire: %v", got)
+	}
+	m.Remove(2, PersistentData, "/a")
+	if got := fire(m, tree.EventNodeDeleted, "/a"); len(got) != 2 {
+		t.Fatalf("deleted: watcher 1's data half and watcher 2's child half fire: %v", got)
 	}
 }

@@ -1,0 +1,50 @@
+package compat
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zkx-project/zkx/transport/zkxtest"
+)
+
+// TestKazoo runs every testdata/kazoo_*.py against its own zkx node. Each
+// script prints one "ok:" line per check that held and exits non-zero
+// after listing the checks that did not (see testdata/compatlib.py).
+func TestKazoo(t *testing.T) {
+	python := requireKazoo(t)
+	scripts, err := filepath.Glob("testdata/kazoo_*.py")
+	if err != nil || len(scripts) == 0 {
+		t.Fatalf("no kazoo scripts in testdata: %v", err)
+	}
+	for _, script := range scripts {
+		name := strings.TrimSuffix(filepath.Base(script), ".py")
+		t.Run(strings.TrimPrefix(name, "kazoo_"), func(t *testing.T) {
+			t.Parallel()
+			// Long sessions, so that kazoo's pings (every third of the
+			// timeout) survive a loaded machine; the expiry check asks for
+			// a 1s session itself.
+			n := zkxtest.Start(t, zkxtest.Options{MaxSessionTimeout: 30 * time.Second})
+			// -B: write no __pycache__ into testdata.
+			stdout, stderr, err := runTool(t, 2*time.Minute, "", python, "-B", filepath.Base(script), n.Addr())
+			if err != nil {
+				t.Fatalf("%s failed (%v):\n%s\nfull output:\n%s", filepath.Base(script), err,
+					failureLines(stderr), stdout)
+			}
+			t.Logf("%s:\n%s", filepath.Base(script), stdout)
+			if !strings.Contains(stdout, "PASS: "+filepath.Base(script)) {
+				t.Fatalf("%s exited 0 without reporting PASS:\n%s\n%s", filepath.Base(script), stdout, stderr)
+			}
+		})
+	}
+}
+
+// failureLines keeps what a script printed to stderr: its FAIL lines and
+// any traceback or kazoo warning that explains them.
+func failureLines(stderr string) string {
+	if strings.TrimSpace(stderr) == "" {
+		return "(no stderr)"
+	}
+	return stderr
+}
