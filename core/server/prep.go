@@ -72,6 +72,12 @@ func (s *Server) prepRequest(r *Request, t *txn.Txn) txn.Op {
 // it) and none of its changes reach the prep view.
 func (s *Server) prepMulti(r *Request, t *txn.Txn) txn.Op {
 	m, _ := r.Body.(*jute.MultiRequest)
+	for _, mop := range m.Ops {
+		if !isMultiWriteOp(mop.Type) {
+			// ZooKeeper refuses a multi holding a read as undecodable.
+			return &txn.Error{Code: int32(jute.ErrMarshallingError)}
+		}
+	}
 	r.multiTypes = make([]jute.OpCode, len(m.Ops))
 	l := newLayer(s.view)
 	ops := make([]txn.Op, 0, len(m.Ops))
@@ -100,6 +106,15 @@ func (s *Server) prepMulti(r *Request, t *txn.Txn) txn.Op {
 		l.commit()
 	}
 	return &txn.Multi{Ops: ops}
+}
+
+func isMultiWriteOp(op jute.OpCode) bool {
+	switch op {
+	case jute.OpCreate, jute.OpCreate2, jute.OpCreateContainer, jute.OpCreateTTL,
+		jute.OpDelete, jute.OpSetData, jute.OpCheck:
+		return true
+	}
+	return false
 }
 
 // multiOpType is the op a multi's op really is. As in ZooKeeper 3.8, a

@@ -152,7 +152,7 @@ func (s *Server) read(r *Request) (jute.Record, jute.Err) {
 		}
 		return nil, 0
 	case jute.OpMultiRead:
-		return s.multiRead(r), 0
+		return s.multiRead(r)
 	}
 	return nil, jute.ErrUnimplemented
 }
@@ -224,8 +224,13 @@ func (s *Server) getACL(r *Request) (jute.Record, jute.Err) {
 	return &jute.GetACLResponse{ACL: out, Stat: jute.Stat(st)}, 0
 }
 
-func (s *Server) multiRead(r *Request) *jute.MultiResponse {
+func (s *Server) multiRead(r *Request) (*jute.MultiResponse, jute.Err) {
 	m := r.Body.(*jute.MultiRequest)
+	for _, op := range m.Ops {
+		if op.Type != jute.OpGetData && op.Type != jute.OpGetChildren {
+			return nil, jute.ErrMarshallingError // as ZooKeeper: a write in a multiRead
+		}
+	}
 	out := &jute.MultiResponse{Results: make([]jute.MultiResult, 0, len(m.Ops))}
 	for _, op := range m.Ops {
 		req, ok := op.Req.(*jute.PathWatchRequest)
@@ -248,11 +253,9 @@ func (s *Server) multiRead(r *Request) *jute.MultiResponse {
 				continue
 			}
 			out.Results = append(out.Results, jute.MultiResult{Type: jute.OpGetChildren, Children: kids})
-		default:
-			out.Results = append(out.Results, jute.MultiResult{Type: jute.OpError, Err: jute.ErrMarshallingError})
 		}
 	}
-	return out
+	return out, 0
 }
 
 // setWatches re-registers a reconnecting client's watches. A watch whose

@@ -347,6 +347,9 @@ func (sq *sequence) genRequest() request {
 			op := []jute.OpCode{jute.OpGetData, jute.OpGetChildren}[sq.rng.Intn(2)]
 			m.Ops = append(m.Ops, jute.MultiOp{Type: op, Req: &jute.PathWatchRequest{Path: sq.pick()}})
 		}
+		if sq.rng.Intn(20) == 0 { // a write in a multiRead, a read in a multi
+			m.Ops = append(m.Ops, jute.MultiOp{Type: jute.OpDelete, Req: &jute.PathVersionRequest{Path: sq.pick(), Version: -1}})
+		}
 		return request{op: jute.OpMultiRead, req: m}
 	case r < 77:
 		return request{op: jute.OpSync, req: &jute.PathRequest{Path: sq.pick()}}
@@ -386,6 +389,9 @@ func (sq *sequence) multi() *jute.MultiRequest {
 		case 4:
 			m.Ops = append(m.Ops, jute.MultiOp{Type: jute.OpCheck, Req: &jute.PathVersionRequest{Path: sq.pick(), Version: sq.version()}})
 		}
+	}
+	if sq.rng.Intn(30) == 0 {
+		m.Ops = append(m.Ops, jute.MultiOp{Type: jute.OpGetData, Req: &jute.PathWatchRequest{Path: sq.pick()}})
 	}
 	return m
 }
