@@ -50,19 +50,23 @@ func (n *Node) serveConn(nc net.Conn) {
 	cc.readLoop()
 }
 
-// Send implements server.Sink.
-func (cc *clientConn) Send(build func(e *jute.Encoder)) {
+// Begin implements server.Sink: it locks the outgoing buffer.
+func (cc *clientConn) Begin() *jute.Encoder {
 	cc.mu.Lock()
-	if cc.closing {
-		cc.mu.Unlock()
-		return
-	}
 	cc.enc.Reset(cc.out)
-	build(&cc.enc)
-	cc.out = cc.enc.Bytes()
-	over := len(cc.out) > maxPendingOutput
-	if over {
-		cc.closing = true
+	return &cc.enc
+}
+
+// End implements server.Sink: it keeps what was encoded (unless the
+// connection is closing) and wakes the writer.
+func (cc *clientConn) End() {
+	over := false
+	if !cc.closing {
+		cc.out = cc.enc.Bytes()
+		if len(cc.out) > maxPendingOutput {
+			over = true
+			cc.closing = true
+		}
 	}
 	cc.mu.Unlock()
 	if over {

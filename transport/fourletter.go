@@ -9,7 +9,6 @@ import (
 	"syscall"
 
 	"github.com/zkx-project/zkx/core/server"
-	"github.com/zkx-project/zkx/transport/jute"
 )
 
 // Version is what zkx reports as its ZooKeeper version: the protocol level
@@ -34,7 +33,9 @@ func (cc *clientConn) fourLetter(cmd string) {
 	} else {
 		out = n.FourLetter(cmd)
 	}
-	cc.Send(func(e *jute.Encoder) { e.Reset(append(e.Bytes(), out...)) })
+	e := cc.Begin()
+	e.Reset(append(e.Bytes(), out...))
+	cc.End()
 	cc.Close()
 }
 

@@ -13,11 +13,15 @@ import (
 	"github.com/zkx-project/zkx/transport/jute"
 )
 
-// Sink is the transport side of one client connection.
+// Sink is the transport side of one client connection: an outgoing stream
+// that replies and events are encoded into directly.
 type Sink interface {
-	// Send appends one frame, built by build, to the connection's outgoing
-	// stream. It must not block for long and must preserve order.
-	Send(build func(e *jute.Encoder))
+	// Begin locks the outgoing stream and returns an encoder appending to
+	// it; End unlocks it and has the bytes written. Between the two the
+	// caller encodes whole frames and nothing else. Neither may block for
+	// long.
+	Begin() *jute.Encoder
+	End()
 	// Close closes the connection after what was sent so far is flushed.
 	Close()
 }
@@ -35,6 +39,7 @@ var (
 const (
 	opCloseSessionInternal    jute.OpCode = -1000 // a session expired
 	opDeleteContainerInternal jute.OpCode = -1001 // an empty container or expired TTL node
+	opNone                    jute.OpCode = -1002 // cons: no request yet ("NA")
 )
 
 // Request is one client request on its way through the pipeline.
@@ -52,6 +57,27 @@ type Request struct {
 	received time.Time
 	// multiTypes are the ops of a multi as prep ran them (multiOpType).
 	multiTypes []jute.OpCode
+
+	// Storage for the commonest request and reply records, so serving a
+	// read takes one allocation, not three.
+	pathWatch jute.PathWatchRequest
+	setData   jute.SetDataRequest
+	dataResp  jute.GetDataResponse
+	statResp  jute.StatResponse
+	kidsResp  jute.Children2Response
+	kidsOnly  jute.ChildrenResponse
+}
+
+// newRecord returns the request record for op, using r's own storage
+// for the common ones.
+func (r *Request) newRecord(op jute.OpCode) jute.Record {
+	switch op {
+	case jute.OpExists, jute.OpGetData, jute.OpGetChildren, jute.OpGetChildren2:
+		return &r.pathWatch
+	case jute.OpSetData:
+		return &r.setData
+	}
+	return jute.NewRequestRecord(op)
 }
 
 type connState int
@@ -72,9 +98,11 @@ type Conn struct {
 	remote string
 	opened time.Time
 
+	dec jute.Decoder // Handle's, reused: Handle runs on one goroutine
+
 	mu          sync.Mutex
 	state       connState
-	session     int64
+	session     atomic.Int64 // set once, at the handshake
 	timeout     int32
 	readOnlyReq bool
 	auth        []acl.Id // replaced, never modified in place
@@ -88,12 +116,9 @@ type Conn struct {
 	lastZxid    atomic.Int64
 	lastCxid    atomic.Int64
 	lastResp    atomic.Int64 // ms since the epoch
-	lastOp      atomic.Value // string
+	lastOp      atomic.Int32 // jute.OpCode
 	lastLatency atomic.Int64
-	latencySum  atomic.Int64
-	latencyMin  atomic.Int64
-	latencyMax  atomic.Int64
-	latencyN    atomic.Int64
+	lat         latencies
 }
 
 // NewConn registers a connection from a client at remote ("ip:port"); the
@@ -113,8 +138,9 @@ func (s *Server) NewConn(sink Sink, remote string) *Conn {
 		auth:   []acl.Id{{Scheme: "ip", ID: ip}},
 		ready:  make(chan struct{}),
 	}
-	c.latencyMin.Store(-1)
+	c.lat.reset()
 	c.lastCxid.Store(-1)
+	c.lastOp.Store(int32(opNone))
 	s.connMu.Lock()
 	s.conns[c.id] = c
 	s.connMu.Unlock()
@@ -127,11 +153,7 @@ func (s *Server) NewConn(sink Sink, remote string) *Conn {
 func (c *Conn) Ready() <-chan struct{} { return c.ready }
 
 // SessionID returns the connection's session (0 before the handshake).
-func (c *Conn) SessionID() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.session
-}
+func (c *Conn) SessionID() int64 { return c.session.Load() }
 
 // Closed is called by the transport when the connection is gone. The
 // session lives on until it expires or is re-attached elsewhere.
@@ -142,7 +164,7 @@ func (c *Conn) Closed() {
 		return
 	}
 	c.state = stateClosed
-	sid := c.session
+	sid := c.session.Load()
 	c.queue = nil
 	select {
 	case <-c.ready:
@@ -185,16 +207,16 @@ func (c *Conn) Handle(frame []byte) error {
 		// The client sent a request before the handshake was answered.
 		return ErrMalformed
 	}
-	d := jute.NewDecoder(frame)
+	d := &c.dec
+	d.Reset(frame)
 	var hdr jute.RequestHeader
 	hdr.Decode(d)
 	if d.Err() != nil {
 		return fmt.Errorf("%w: request header: %v", ErrMalformed, d.Err())
 	}
-	body := d.Rest()
 	switch hdr.Type {
 	case jute.OpAuth:
-		return c.handleAuth(hdr.Xid, body)
+		return c.handleAuth(hdr.Xid, d.Rest())
 	case jute.OpSasl:
 		// zkx has no SASL: say so instead of leaving the client waiting.
 		c.s.log.Warn("SASL authentication requested; zkx does not support SASL", "session", hexID(c.SessionID()))
@@ -214,8 +236,8 @@ func (c *Conn) Handle(frame []byte) error {
 		c.reply(hdr.Xid, -1, jute.ErrUnimplemented, nil)
 		return fmt.Errorf("%w: %v", ErrUnknownOp, hdr.Type)
 	}
-	if rec := jute.NewRequestRecord(hdr.Type); rec != nil {
-		if err := jute.Decode(body, rec); err != nil {
+	if rec := r.newRecord(hdr.Type); rec != nil {
+		if rec.Decode(d); d.Err() != nil {
 			// A write that does not decode still takes its turn (and a
 			// zxid) in prep, as in ZooKeeper; a read is answered in order.
 			r.err = jute.ErrMarshallingError
@@ -224,12 +246,28 @@ func (c *Conn) Handle(frame []byte) error {
 	}
 	c.mu.Lock()
 	r.Auth = c.auth
-	c.mu.Unlock()
-	if kind == kindWrite {
-		c.enqueueWrite(r)
-	} else {
-		c.enqueueRead(r)
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return ErrConnClosed
 	}
+	if kind == kindWrite {
+		c.queue = append(c.queue, r)
+		c.pending++
+		c.mu.Unlock()
+		c.s.stats.outstanding.Add(1)
+		c.s.submit(r)
+		return nil
+	}
+	if c.pending > 0 {
+		// Behind this session's writes: apply runs it after them.
+		c.queue = append(c.queue, r)
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	c.s.mu.RLock()
+	c.s.execRead(r)
+	c.s.mu.RUnlock()
 	return nil
 }
 
@@ -256,32 +294,6 @@ func classify(op jute.OpCode) opKind {
 	return kindInvalid
 }
 
-func (c *Conn) enqueueWrite(r *Request) {
-	c.mu.Lock()
-	if c.state == stateClosed {
-		c.mu.Unlock()
-		return
-	}
-	c.queue = append(c.queue, r)
-	c.pending++
-	c.mu.Unlock()
-	c.s.stats.outstanding.Add(1)
-	c.s.submit(r)
-}
-
-func (c *Conn) enqueueRead(r *Request) {
-	c.mu.Lock()
-	if c.pending == 0 {
-		c.mu.Unlock()
-		c.s.mu.RLock()
-		c.s.execRead(r)
-		c.s.mu.RUnlock()
-		return
-	}
-	c.queue = append(c.queue, r)
-	c.mu.Unlock()
-}
-
 // completeWrite answers the write at the head of the queue with build and
 // then runs the reads queued behind it, up to the next write. The caller
 // (apply) holds s.mu.
@@ -293,7 +305,7 @@ func (c *Conn) completeWrite(cxid int32, answer func(r *Request)) {
 	}
 	head := c.queue[0]
 	if head.Xid != cxid {
-		c.s.log.Error("apply: reply out of order", "session", hexID(c.session), "want-xid", head.Xid, "got-xid", cxid)
+		c.s.log.Error("apply: reply out of order", "session", hexID(c.session.Load()), "want-xid", head.Xid, "got-xid", cxid)
 		return
 	}
 	c.queue[0] = nil
@@ -320,15 +332,15 @@ func (c *Conn) reply(xid int32, zxid int64, errc jute.Err, body jute.Record) {
 	if xid >= 0 {
 		c.lastCxid.Store(int64(xid))
 	}
-	c.sink.Send(func(e *jute.Encoder) {
-		off := e.BeginFrame()
-		h := jute.ReplyHeader{Xid: xid, Zxid: zxid, Err: errc}
-		h.Encode(e)
-		if body != nil && errc == 0 {
-			body.Encode(e)
-		}
-		e.EndFrame(off)
-	})
+	e := c.sink.Begin()
+	off := e.BeginFrame()
+	h := jute.ReplyHeader{Xid: xid, Zxid: zxid, Err: errc}
+	h.Encode(e)
+	if body != nil && errc == 0 {
+		body.Encode(e)
+	}
+	e.EndFrame(off)
+	c.sink.End()
 }
 
 // recordLatency notes a request's latency for stat/srvr/mntr and cons.
@@ -340,29 +352,22 @@ func (c *Conn) recordLatency(r *Request) {
 	ms := now.Sub(r.received).Milliseconds()
 	c.lastLatency.Store(ms)
 	c.lastResp.Store(now.UnixMilli())
-	c.lastOp.Store(lastOpName(r.Op))
-	c.latencySum.Add(ms)
-	c.latencyN.Add(1)
-	if m := c.latencyMin.Load(); m < 0 || ms < m {
-		c.latencyMin.Store(ms)
-	}
-	if ms > c.latencyMax.Load() {
-		c.latencyMax.Store(ms)
-	}
-	c.s.stats.recordLatency(ms)
+	c.lastOp.Store(int32(r.Op))
+	c.lat.record(ms)
+	c.s.stats.lat.record(ms)
 }
 
 func (c *Conn) sendEvent(typ int32, path string) {
 	c.sent.Add(1)
 	c.s.stats.packetsSent.Add(1)
-	c.sink.Send(func(e *jute.Encoder) {
-		off := e.BeginFrame()
-		h := jute.ReplyHeader{Xid: jute.XidNotification, Zxid: -1, Err: 0}
-		h.Encode(e)
-		ev := jute.WatcherEvent{Type: typ, State: jute.StateSyncConnected, Path: path}
-		ev.Encode(e)
-		e.EndFrame(off)
-	})
+	e := c.sink.Begin()
+	off := e.BeginFrame()
+	h := jute.ReplyHeader{Xid: jute.XidNotification, Zxid: -1, Err: 0}
+	h.Encode(e)
+	ev := jute.WatcherEvent{Type: typ, State: jute.StateSyncConnected, Path: path}
+	ev.Encode(e)
+	e.EndFrame(off)
+	c.sink.End()
 }
 
 func (c *Conn) handleAuth(xid int32, body []byte) error {
@@ -427,7 +432,7 @@ func (c *Conn) handleConnect(frame []byte) error {
 		}
 		c.mu.Lock()
 		c.state = stateConnecting
-		c.session = id
+		c.session.Store(id)
 		c.mu.Unlock()
 		s.connMu.Lock()
 		s.sessionConns[id] = c
@@ -460,7 +465,7 @@ func (c *Conn) handleConnect(frame []byte) error {
 		s.connMu.Unlock()
 	}
 	c.mu.Lock()
-	c.session = req.SessionID
+	c.session.Store(req.SessionID)
 	c.state = stateEstablished
 	c.mu.Unlock()
 	c.sendConnectResponse(true, timeout, req.SessionID, sess.Password)
@@ -489,11 +494,11 @@ func (c *Conn) sendConnectResponse(valid bool, timeout int32, sid int64, pw []by
 		resp.Passwd = make([]byte, 16)
 	}
 	c.sent.Add(1)
-	c.sink.Send(func(e *jute.Encoder) {
-		off := e.BeginFrame()
-		resp.Encode(e)
-		e.EndFrame(off)
-	})
+	e := c.sink.Begin()
+	off := e.BeginFrame()
+	resp.Encode(e)
+	e.EndFrame(off)
+	c.sink.End()
 }
 
 // established is called by apply when the CreateSession txn of this
@@ -505,7 +510,7 @@ func (c *Conn) established(pw []byte) {
 		return
 	}
 	c.state = stateEstablished
-	sid, timeout := c.session, c.timeout
+	sid, timeout := c.session.Load(), c.timeout
 	c.mu.Unlock()
 	c.sendConnectResponse(true, timeout, sid, pw)
 	close(c.ready)

@@ -68,28 +68,32 @@ func (s *Server) read(r *Request) (jute.Record, jute.Err) {
 		if !ok {
 			return nil, jute.ErrNoNode
 		}
-		return &jute.StatResponse{Stat: jute.Stat(st)}, 0
+		r.statResp.Stat = jute.Stat(st)
+		return &r.statResp, 0
 	case jute.OpGetData:
 		req := r.Body.(*jute.PathWatchRequest)
 		data, st, errc := s.getData(r, req)
 		if errc != 0 {
 			return nil, errc
 		}
-		return &jute.GetDataResponse{Data: data, Stat: jute.Stat(st)}, 0
+		r.dataResp = jute.GetDataResponse{Data: data, Stat: jute.Stat(st)}
+		return &r.dataResp, 0
 	case jute.OpGetChildren:
 		req := r.Body.(*jute.PathWatchRequest)
 		kids, _, errc := s.getChildren(r, req)
 		if errc != 0 {
 			return nil, errc
 		}
-		return &jute.ChildrenResponse{Children: kids}, 0
+		r.kidsOnly.Children = kids
+		return &r.kidsOnly, 0
 	case jute.OpGetChildren2:
 		req := r.Body.(*jute.PathWatchRequest)
 		kids, st, errc := s.getChildren(r, req)
 		if errc != 0 {
 			return nil, errc
 		}
-		return &jute.Children2Response{Children: kids, Stat: jute.Stat(st)}, 0
+		r.kidsResp = jute.Children2Response{Children: kids, Stat: jute.Stat(st)}
+		return &r.kidsResp, 0
 	case jute.OpGetACL:
 		return s.getACL(r)
 	case jute.OpGetAllChildrenNumber:

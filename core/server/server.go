@@ -157,6 +157,7 @@ func NewWithTree(cfg Config, t *tree.Tree, sessions []session.Session) *Server {
 		started:      now,
 	}
 	s.view = newPrepView(s)
+	s.stats.lat.reset()
 	s.zxid = t.LastZxid()
 	for _, ss := range sessions {
 		s.sessions.Add(ss, now.UnixMilli())

@@ -15,16 +15,20 @@ import (
 // fakeSink collects the frames a connection sends.
 type fakeSink struct {
 	mu     sync.Mutex
+	enc    jute.Encoder
 	frames [][]byte
 	closed bool
 }
 
-func (f *fakeSink) Send(build func(e *jute.Encoder)) {
-	e := jute.NewEncoder(nil)
-	build(e)
-	b := e.Bytes()
+func (f *fakeSink) Begin() *jute.Encoder {
 	f.mu.Lock()
+	f.enc.Reset(nil)
+	return &f.enc
+}
+
+func (f *fakeSink) End() {
 	defer f.mu.Unlock()
+	b := f.enc.Bytes()
 	for len(b) > 0 {
 		n := binary.BigEndian.Uint32(b)
 		f.frames = append(f.frames, b[4:4+n])

@@ -2,11 +2,11 @@ package server
 
 import (
 	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/zkx-project/zkx/core/watch"
+	"github.com/zkx-project/zkx/transport/jute"
 )
 
 // Stats are the counters behind srvr, stat, mntr and cons.
@@ -17,24 +17,51 @@ type Stats struct {
 	connections     atomic.Int64
 	txns            atomic.Int64
 
-	latMu  sync.Mutex
-	latMin int64
-	latMax int64
-	latSum int64
-	latN   int64
+	lat latencies
 }
 
-func (st *Stats) recordLatency(ms int64) {
-	st.latMu.Lock()
-	if st.latN == 0 || ms < st.latMin {
-		st.latMin = ms
+// latencies tracks min/avg/max without a lock: every request updates them.
+type latencies struct {
+	min atomic.Int64 // -1 until the first sample
+	max atomic.Int64
+	sum atomic.Int64
+	n   atomic.Int64
+}
+
+func (l *latencies) record(ms int64) {
+	l.sum.Add(ms)
+	l.n.Add(1)
+	for {
+		m := l.min.Load()
+		if (m >= 0 && m <= ms) || l.min.CompareAndSwap(m, ms) {
+			break
+		}
 	}
-	if ms > st.latMax {
-		st.latMax = ms
+	for {
+		m := l.max.Load()
+		if m >= ms || l.max.CompareAndSwap(m, ms) {
+			break
+		}
 	}
-	st.latSum += ms
-	st.latN++
-	st.latMu.Unlock()
+}
+
+func (l *latencies) reset() {
+	l.min.Store(-1)
+	l.max.Store(0)
+	l.sum.Store(0)
+	l.n.Store(0)
+}
+
+// get returns min (0 before any sample), average and max.
+func (l *latencies) get() (min int64, avg float64, max int64) {
+	min, max = l.min.Load(), l.max.Load()
+	if min < 0 {
+		min = 0
+	}
+	if n := l.n.Load(); n > 0 {
+		avg = float64(l.sum.Load()) / float64(n)
+	}
+	return min, avg, max
 }
 
 // Snapshot is a point-in-time view of the server for the four-letter words
@@ -94,12 +121,7 @@ func (s *Server) Snapshot() Snapshot {
 	snap.WatchingConnections, snap.WatchedPaths, snap.DataWatches = s.watches.Summary()
 	snap.Watches = s.watches.Count()
 	s.watchMu.Unlock()
-	s.stats.latMu.Lock()
-	snap.LatencyMin, snap.LatencyMax = s.stats.latMin, s.stats.latMax
-	if s.stats.latN > 0 {
-		snap.LatencyAvg = float64(s.stats.latSum) / float64(s.stats.latN)
-	}
-	s.stats.latMu.Unlock()
+	snap.LatencyMin, snap.LatencyAvg, snap.LatencyMax = s.stats.lat.get()
 	return snap
 }
 
@@ -107,9 +129,7 @@ func (s *Server) Snapshot() Snapshot {
 func (s *Server) ResetStats() {
 	s.stats.packetsReceived.Store(0)
 	s.stats.packetsSent.Store(0)
-	s.stats.latMu.Lock()
-	s.stats.latMin, s.stats.latMax, s.stats.latSum, s.stats.latN = 0, 0, 0, 0
-	s.stats.latMu.Unlock()
+	s.stats.lat.reset()
 }
 
 // ConnInfo describes one connection for cons.
@@ -142,22 +162,15 @@ func (s *Server) Connections() []ConnInfo {
 	out := make([]ConnInfo, 0, len(conns))
 	for _, c := range conns {
 		c.mu.Lock()
-		ci := ConnInfo{Remote: c.remote, Session: c.session, Timeout: c.timeout, Opened: c.opened, Queued: len(c.queue)}
+		ci := ConnInfo{Remote: c.remote, Session: c.session.Load(), Timeout: c.timeout, Opened: c.opened, Queued: len(c.queue)}
 		c.mu.Unlock()
 		ci.Received, ci.Sent, ci.LastZxid = c.received.Load(), c.sent.Load(), c.lastZxid.Load()
 		ci.LastCxid, ci.LastResp = c.lastCxid.Load(), c.lastResp.Load()
-		if op, ok := c.lastOp.Load().(string); ok {
-			ci.LastOp = op
-		} else {
-			ci.LastOp = "NA"
-		}
-		ci.LastLatency, ci.MaxLatency = c.lastLatency.Load(), c.latencyMax.Load()
-		if m := c.latencyMin.Load(); m >= 0 {
-			ci.MinLatency = m
-		}
-		if n := c.latencyN.Load(); n > 0 {
-			ci.AvgLatency = c.latencySum.Load() / n
-		}
+		ci.LastOp = lastOpName(jute.OpCode(c.lastOp.Load()))
+		ci.LastLatency = c.lastLatency.Load()
+		var avg float64
+		ci.MinLatency, avg, ci.MaxLatency = c.lat.get()
+		ci.AvgLatency = int64(avg)
 		out = append(out, ci)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Session < out[j].Session })

@@ -14,6 +14,7 @@ package session
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // Session is one client session.
@@ -22,16 +23,29 @@ type Session struct {
 	Timeout  int32 // negotiated, milliseconds
 	Password []byte
 	Owner    int64 // server the client is connected to
+}
 
-	expireAt int64 // bucket the session is in (ms), 0 if not tracked
-	closing  bool
+// entry is a session in the table. Touch reads expireAt, timeout and
+// closing without the table lock: every request touches its session, and
+// the bucket changes at most once a tick.
+type entry struct {
+	Session
+	timeout  atomic.Int32
+	expireAt atomic.Int64 // bucket the session is in (ms), 0 if not tracked
+	closing  atomic.Bool
+}
+
+func (e *entry) snapshot() Session {
+	s := e.Session
+	s.Timeout = e.timeout.Load()
+	return s
 }
 
 // Table holds the sessions.
 type Table struct {
-	mu       sync.Mutex
+	mu       sync.RWMutex
 	tick     int64
-	sessions map[int64]*Session
+	sessions map[int64]*entry
 	buckets  map[int64]map[int64]struct{}
 	nextID   int64
 }
@@ -47,7 +61,7 @@ func New(tickMs int64, serverID int64, nowMs int64) *Table {
 	next := int64(uint64(nowMs<<24)>>8) | serverID<<56
 	return &Table{
 		tick:     tickMs,
-		sessions: make(map[int64]*Session),
+		sessions: make(map[int64]*entry),
 		buckets:  make(map[int64]map[int64]struct{}),
 		nextID:   next,
 	}
@@ -79,54 +93,65 @@ func (t *Table) roundUp(ms int64) int64 { return (ms/t.tick + 1) * t.tick }
 func (t *Table) Add(s Session, nowMs int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	cp := s
-	cp.Password = append([]byte(nil), s.Password...)
-	cp.expireAt, cp.closing = 0, false
+	e := &entry{Session: s}
+	e.Password = append([]byte(nil), s.Password...)
+	e.timeout.Store(s.Timeout)
 	if old := t.sessions[s.ID]; old != nil {
 		t.unbucket(old)
 	}
-	t.sessions[s.ID] = &cp
-	t.touch(&cp, nowMs)
+	t.sessions[s.ID] = e
+	t.touch(e, nowMs)
 }
 
-func (t *Table) unbucket(s *Session) {
-	if s.expireAt == 0 {
+// unbucket takes e out of its expiry bucket. The caller holds mu.
+func (t *Table) unbucket(e *entry) {
+	at := e.expireAt.Load()
+	if at == 0 {
 		return
 	}
-	if b := t.buckets[s.expireAt]; b != nil {
-		delete(b, s.ID)
+	if b := t.buckets[at]; b != nil {
+		delete(b, e.ID)
 		if len(b) == 0 {
-			delete(t.buckets, s.expireAt)
+			delete(t.buckets, at)
 		}
 	}
-	s.expireAt = 0
+	e.expireAt.Store(0)
 }
 
-func (t *Table) touch(s *Session, nowMs int64) {
-	at := t.roundUp(nowMs + int64(s.Timeout))
-	if at == s.expireAt {
+// touch moves e to the bucket due at nowMs + timeout. The caller holds mu.
+func (t *Table) touch(e *entry, nowMs int64) {
+	at := t.roundUp(nowMs + int64(e.timeout.Load()))
+	if at == e.expireAt.Load() {
 		return
 	}
-	t.unbucket(s)
+	t.unbucket(e)
 	b := t.buckets[at]
 	if b == nil {
 		b = make(map[int64]struct{})
 		t.buckets[at] = b
 	}
-	b[s.ID] = struct{}{}
-	s.expireAt = at
+	b[e.ID] = struct{}{}
+	e.expireAt.Store(at)
 }
 
 // Touch records activity on a session. It returns false if the session
 // does not exist or is closing: the client must treat it as expired.
 func (t *Table) Touch(id int64, nowMs int64) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := t.sessions[id]
-	if s == nil || s.closing {
+	t.mu.RLock()
+	e := t.sessions[id]
+	t.mu.RUnlock()
+	if e == nil || e.closing.Load() {
 		return false
 	}
-	t.touch(s, nowMs)
+	if t.roundUp(nowMs+int64(e.timeout.Load())) == e.expireAt.Load() {
+		return true // same bucket: nothing to move
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e.closing.Load() || t.sessions[id] != e {
+		return false
+	}
+	t.touch(e, nowMs)
 	return true
 }
 
@@ -134,29 +159,29 @@ func (t *Table) Touch(id int64, nowMs int64) bool {
 func (t *Table) SetTimeout(id int64, timeout int32, nowMs int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if s := t.sessions[id]; s != nil {
-		s.Timeout = timeout
-		t.touch(s, nowMs)
+	if e := t.sessions[id]; e != nil {
+		e.timeout.Store(timeout)
+		t.touch(e, nowMs)
 	}
 }
 
 // Get returns a copy of the session.
 func (t *Table) Get(id int64) (Session, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := t.sessions[id]
-	if s == nil {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	e := t.sessions[id]
+	if e == nil {
 		return Session{}, false
 	}
-	return *s, true
+	return e.snapshot(), true
 }
 
 // Valid reports whether the session exists and is not closing.
 func (t *Table) Valid(id int64) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := t.sessions[id]
-	return s != nil && !s.closing
+	t.mu.RLock()
+	e := t.sessions[id]
+	t.mu.RUnlock()
+	return e != nil && !e.closing.Load()
 }
 
 // SetClosing marks a session as closing: a close is on its way through the
@@ -165,12 +190,12 @@ func (t *Table) Valid(id int64) bool {
 func (t *Table) SetClosing(id int64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := t.sessions[id]
-	if s == nil || s.closing {
+	e := t.sessions[id]
+	if e == nil || e.closing.Load() {
 		return false
 	}
-	s.closing = true
-	t.unbucket(s)
+	e.closing.Store(true)
+	t.unbucket(e)
 	return true
 }
 
@@ -178,8 +203,8 @@ func (t *Table) SetClosing(id int64) bool {
 func (t *Table) SetOwner(id, owner int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if s := t.sessions[id]; s != nil {
-		s.Owner = owner
+	if e := t.sessions[id]; e != nil {
+		e.Owner = owner
 	}
 }
 
@@ -187,8 +212,8 @@ func (t *Table) SetOwner(id, owner int64) {
 func (t *Table) Remove(id int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if s := t.sessions[id]; s != nil {
-		t.unbucket(s)
+	if e := t.sessions[id]; e != nil {
+		t.unbucket(e)
 		delete(t.sessions, id)
 	}
 }
@@ -204,9 +229,9 @@ func (t *Table) Expire(nowMs int64) []int64 {
 			continue
 		}
 		for id := range b {
-			if s := t.sessions[id]; s != nil {
-				s.closing = true
-				s.expireAt = 0
+			if e := t.sessions[id]; e != nil {
+				e.closing.Store(true)
+				e.expireAt.Store(0)
 			}
 			out = append(out, id)
 		}
@@ -218,11 +243,11 @@ func (t *Table) Expire(nowMs int64) []int64 {
 
 // List returns copies of all sessions, in id order.
 func (t *Table) List() []Session {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.mu.RLock()
+	defer t.mu.RUnlock()
 	out := make([]Session, 0, len(t.sessions))
-	for _, s := range t.sessions {
-		out = append(out, *s)
+	for _, e := range t.sessions {
+		out = append(out, e.snapshot())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
@@ -230,7 +255,7 @@ func (t *Table) List() []Session {
 
 // Len returns the number of sessions.
 func (t *Table) Len() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.mu.RLock()
+	defer t.mu.RUnlock()
 	return len(t.sessions)
 }
