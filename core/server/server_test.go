@@ -473,3 +473,15 @@ func TestContainerAndTTLCleanup(t *testing.T) {
 		t.Fatal("expired TTL node was not removed")
 	}
 }
+
+func TestSaslIsRefusedClearly(t *testing.T) {
+	b := newBed(t)
+	cl := b.connect(0, nil)
+	if errc := cl.call(jute.OpSasl, &jute.BufferResponse{Data: []byte("token")}, nil); errc != jute.ErrUnimplemented {
+		t.Fatalf("sasl: %v, want Unimplemented", errc)
+	}
+	// The connection keeps working.
+	if errc := cl.call(jute.OpExists, &jute.PathWatchRequest{Path: "/"}, nil); errc != 0 {
+		t.Fatalf("exists after sasl: %v", errc)
+	}
+}

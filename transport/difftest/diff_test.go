@@ -368,6 +368,12 @@ func (sq *sequence) genRequest() request {
 	case r < 87:
 		op := []jute.OpCode{jute.OpCheckWatches, jute.OpRemoveWatches}[sq.rng.Intn(2)]
 		return request{op: op, req: &jute.PathModeRequest{Path: sq.pick(), Mode: int32(sq.rng.Intn(3) + 1)}}
+	case r < 88:
+		return request{op: jute.OpReconfig, req: &jute.ReconfigRequest{JoiningServers: "server.9=127.0.0.1:2888:3888", CurConfigID: -1}}
+	case r < 89:
+		// the pre-3.6 setWatches: data, exist and child watches only
+		return request{op: jute.OpSetWatches, xid: jute.XidSetWatches, req: &jute.SetWatchesRequest{
+			RelativeZxid: 0, DataWatches: []string{sq.pick()}, ExistWatches: []string{sq.pick()}, ChildWatches: []string{sq.pick()}}}
 	}
 	return request{op: jute.OpPing, xid: jute.XidPing}
 }
