@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/zkx-project/zkx/transport/internal/zktest"
 	"github.com/zkx-project/zkx/transport/zkxtest"
 )
 
@@ -591,7 +592,7 @@ func TestGoZKWatchEvents(t *testing.T) {
 // again, and its watches are told they stopped.
 func TestGoZKSessionExpiry(t *testing.T) {
 	addr := startServer(t, zkxtest.Options{})
-	px := startProxy(t, addr)
+	px := zktest.NewProxy(t, addr)
 	c := connect(t, px.Addr(), time.Second)
 	observer := connect(t, addr, sessionTimeout)
 	root := testRoot(t, observer)
@@ -607,7 +608,7 @@ func TestGoZKSessionExpiry(t *testing.T) {
 	}
 
 	frozen := time.Now()
-	px.freeze()
+	px.Freeze(true)
 	if ev := awaitWatch(t, gone, "the server expires the silent session and deletes its ephemeral"); ev.Type != zk.EventNodeDeleted {
 		t.Fatalf("ephemeral watch: %v", ev.Type)
 	}
@@ -617,7 +618,7 @@ func TestGoZKSessionExpiry(t *testing.T) {
 		t.Errorf("session expired after %v of silence; its timeout is 1s", silence)
 	}
 	mark := c.events.mark()
-	px.thaw()
+	px.Freeze(false)
 	eventually(t, 15*time.Second, "client reports StateExpired", func() bool {
 		return len(c.events.since(0, isState(zk.StateExpired))) > 0
 	})
@@ -643,7 +644,7 @@ func TestGoZKSessionExpiry(t *testing.T) {
 // and later for what changes after.
 func TestGoZKReattach(t *testing.T) {
 	addr := startServer(t, zkxtest.Options{MaxSessionTimeout: 10 * time.Second})
-	px := startProxy(t, addr)
+	px := zktest.NewProxy(t, addr)
 	c := connect(t, px.Addr(), 10*time.Second)
 	other := connect(t, addr, sessionTimeout)
 	root := testRoot(t, other)
@@ -663,8 +664,8 @@ func TestGoZKReattach(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	px.freeze()
-	px.cut()
+	px.Freeze(true)
+	px.Cut()
 	eventually(t, 10*time.Second, "client notices the dropped connection", func() bool {
 		return c.State() != zk.StateHasSession
 	})
@@ -674,7 +675,7 @@ func TestGoZKReattach(t *testing.T) {
 	}
 	mustCreate(t, other, root+"/created", nil, 0)
 	mustCreate(t, other, parent+"/kid", nil, 0)
-	px.thaw()
+	px.Freeze(false)
 	eventually(t, 15*time.Second, "client re-attaches its session", func() bool {
 		return c.State() == zk.StateHasSession
 	})

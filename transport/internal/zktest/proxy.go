@@ -9,18 +9,21 @@ import (
 // Proxy forwards TCP connections from its own loopback address to a target
 // and lets a test break them on purpose: Cut closes the open connections,
 // Refuse makes new ones fail, HoldReplies stops bytes flowing from the
-// target to the clients while requests still flow to the target.
+// target to the clients while requests still flow to the target, and Freeze
+// stops both directions (to the server the client falls silent).
 type Proxy struct {
 	ln     net.Listener
 	target string
 
-	mu     sync.Mutex
-	cond   *sync.Cond // signalled when hold or the connection set changes
-	conns  map[*proxyConn]struct{}
-	refuse bool
-	hold   bool
-	closed bool
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	cond     *sync.Cond // signalled when hold or the connection set changes
+	conns    map[*proxyConn]struct{}
+	refuse   bool
+	hold     bool // replies held
+	frozen   bool // requests and replies held
+	accepted int
+	closed   bool
+	wg       sync.WaitGroup
 }
 
 type proxyConn struct {
@@ -45,6 +48,22 @@ func NewProxy(t testing.TB, target string) *Proxy {
 
 // Addr returns the address clients should dial.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Accepted returns how many connections the proxy has forwarded in all.
+func (p *Proxy) Accepted() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.accepted
+}
+
+// Freeze stops (on) or resumes (off) forwarding in both directions; held
+// bytes are delivered on resume unless Cut drops them.
+func (p *Proxy) Freeze(on bool) {
+	p.mu.Lock()
+	p.frozen = on
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
 
 // Conns returns the number of open proxied connections.
 func (p *Proxy) Conns() int {
@@ -130,6 +149,7 @@ func (p *Proxy) acceptLoop() {
 			continue
 		}
 		p.conns[pc] = struct{}{}
+		p.accepted++
 		p.mu.Unlock()
 		p.wg.Add(2)
 		go p.pipe(pc, cc, sc, false)
@@ -138,7 +158,7 @@ func (p *Proxy) acceptLoop() {
 }
 
 // pipe copies from src to dst until either side closes; replies (target to
-// client) wait while hold is on.
+// client) wait while hold or frozen is on, requests while frozen is on.
 func (p *Proxy) pipe(pc *proxyConn, src, dst net.Conn, replies bool) {
 	defer p.wg.Done()
 	defer func() {
@@ -152,16 +172,14 @@ func (p *Proxy) pipe(pc *proxyConn, src, dst net.Conn, replies bool) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			if replies {
-				p.mu.Lock()
-				for p.hold && !pc.cut {
-					p.cond.Wait()
-				}
-				cut := pc.cut
-				p.mu.Unlock()
-				if cut {
-					return
-				}
+			p.mu.Lock()
+			for (p.frozen || (replies && p.hold)) && !pc.cut {
+				p.cond.Wait()
+			}
+			cut := pc.cut
+			p.mu.Unlock()
+			if cut {
+				return
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
