@@ -4,6 +4,7 @@ go 1.26
 
 require (
 	github.com/go-zookeeper/zk v1.0.4
+	github.com/klauspost/compress v1.20.3
 	github.com/urfave/cli/v2 v2.27.7
 )
 
