@@ -126,6 +126,13 @@ func (t *Tree) createNode(c *txn.Create, zxid, time int64, events []Event) (Stat
 		return Stat{}, errNoNode, events
 	}
 	if parent.child(name) != nil {
+		// Only when replaying the log over a fuzzy snapshot that already
+		// holds the node: the parent may still miss the create's counters
+		// (ZooKeeper's setCversionPzxid).
+		if c.ParentCversion > parent.cversion {
+			parent.cversion = c.ParentCversion
+			parent.pzxid = zxid
+		}
 		return Stat{}, errNodeExists, events
 	}
 	cv := c.ParentCversion
@@ -171,6 +178,11 @@ func (t *Tree) deleteNode(path string, zxid int64, events []Event) (int32, []Eve
 	}
 	n := parent.child(name)
 	if n == nil {
+		// Replay over a fuzzy snapshot that missed the node: the parent
+		// still records the delete.
+		if zxid > parent.pzxid {
+			parent.pzxid = zxid
+		}
 		return errNoNode, events
 	}
 	// A node with children is never deleted: prep refuses it, and this
