@@ -117,8 +117,14 @@ func TestFuzzySnapshotPlusReplay(t *testing.T) {
 		}
 		if got.Digest() != live.Digest() || got.NodeCount() != live.NodeCount() {
 			var a, b []string
-			live.Walk(func(p string, d []byte, st Stat, _ []acl.ACL) bool { a = append(a, fmt.Sprint(p, st, string(d))); return true })
-			got.Walk(func(p string, d []byte, st Stat, _ []acl.ACL) bool { b = append(b, fmt.Sprint(p, st, string(d))); return true })
+			live.Walk(func(p string, d []byte, st Stat, _ []acl.ACL) bool {
+				a = append(a, fmt.Sprint(p, st, string(d)))
+				return true
+			})
+			got.Walk(func(p string, d []byte, st Stat, _ []acl.ACL) bool {
+				b = append(b, fmt.Sprint(p, st, string(d)))
+				return true
+			})
 			for i := range a {
 				if i >= len(b) || a[i] != b[i] {
 					t.Fatalf("seed %d: first difference at %d:\n live %s\n  got %v", seed, i, a[i], b[i:min(i+1, len(b))])
