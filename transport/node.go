@@ -17,6 +17,7 @@ import (
 
 	"github.com/zkx-project/zkx/core/server"
 	"github.com/zkx-project/zkx/transport/jute"
+	"github.com/zkx-project/zkx/wal"
 )
 
 // DefaultFourLetterWhitelist is the set of four-letter words enabled when
@@ -37,8 +38,17 @@ type NodeConfig struct {
 	// DataDir and DataLogDir are reported by conf.
 	DataDir    string
 	DataLogDir string
-	Server     server.Config
-	Logger     *slog.Logger
+	// WAL is the node's write-ahead log (the Log of the server's Config),
+	// for background snapshots and purges; nil for a memory-only node.
+	WAL *wal.Log
+	// SnapCount is about how many txns go between snapshots (ZooKeeper's
+	// snapCount, default 100000); SnapRetainCount and PurgeInterval are
+	// autopurge.snapRetainCount and autopurge.purgeInterval (0: no purge).
+	SnapCount       int
+	SnapRetainCount int
+	PurgeInterval   time.Duration
+	Server          server.Config
+	Logger          *slog.Logger
 }
 
 // Node is one running zkx server: pipeline, ticker and client listener.
@@ -60,6 +70,7 @@ type Node struct {
 
 	admin     *http.Server
 	adminAddr string
+	snaps     *snapshotter
 }
 
 // StartNode starts a standalone node over core and begins serving clients.
@@ -92,6 +103,9 @@ func StartNode(cfg NodeConfig, core *server.Server) (*Node, error) {
 	}
 	for _, w := range wl {
 		n.whitelist[strings.TrimSpace(w)] = true
+	}
+	if cfg.WAL != nil {
+		n.snaps = newSnapshotter(core, cfg.WAL, n.log, cfg.SnapCount, cfg.SnapRetainCount, cfg.PurgeInterval)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
@@ -153,6 +167,9 @@ func (n *Node) tickLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			n.core.Tick()
+			if n.snaps != nil {
+				n.snaps.tick()
+			}
 		}
 	}
 }
@@ -189,7 +206,21 @@ func (n *Node) Stop() {
 		n.connWG.Wait()
 		n.cancel()
 		n.wg.Wait()
+		if n.snaps != nil {
+			n.snaps.wait()
+			if err := n.cfg.WAL.Close(); err != nil {
+				n.log.Error("closing the log", "err", err)
+			}
+		}
 	})
+}
+
+// TakeSnapshot writes a snapshot now (the zkx snapshot command, tests).
+func (n *Node) TakeSnapshot() (wal.SnapshotInfo, error) {
+	if n.snaps == nil {
+		return wal.SnapshotInfo{}, fmt.Errorf("transport: node has no write-ahead log")
+	}
+	return n.snaps.take()
 }
 
 func hexID(id int64) string { return fmt.Sprintf("0x%x", uint64(id)) }

@@ -24,6 +24,9 @@ type Options struct {
 	// NoPreallocate writes segments by appending instead of into
 	// preallocated space.
 	NoPreallocate bool
+	// SnapDir is where snapshots go (ZooKeeper's dataDir when the log is in
+	// dataLogDir); default the log's directory.
+	SnapDir string
 	// SlowSync is how long an fsync may take before it is logged as slow
 	// (default 1s).
 	SlowSync time.Duration
@@ -104,6 +107,13 @@ func (l *Log) Stats() Stats {
 
 // Dir returns the log's directory.
 func (l *Log) Dir() string { return l.dir }
+
+func (l *Log) snapDir() string {
+	if l.opts.SnapDir != "" {
+		return l.opts.SnapDir
+	}
+	return l.dir
+}
 
 // LastZxid returns the zxid of the last txn appended or recovered.
 func (l *Log) LastZxid() int64 {

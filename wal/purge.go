@@ -22,32 +22,26 @@ func (l *Log) Purge(keep int) (PurgeResult, error) {
 		current = l.seg.name
 	}
 	l.mu.Unlock()
-	return purge(l.opts.FS, l.dir, keep, current)
+	return purge(l.opts.FS, l.dir, l.snapDir(), keep, current)
 }
 
-// PurgeDir is Purge for a directory no server has open (the zkx purge
-// command).
-func PurgeDir(dir string, keep int) (PurgeResult, error) {
-	return purge(OSFS{}, dir, keep, "")
+// PurgeDir is Purge for directories no server has open (the zkx purge
+// command); snapDir "" means the log directory.
+func PurgeDir(dir, snapDir string, keep int) (PurgeResult, error) {
+	if snapDir == "" {
+		snapDir = dir
+	}
+	return purge(OSFS{}, dir, snapDir, keep, "")
 }
 
-func purge(fs FS, dir string, keep int, current string) (PurgeResult, error) {
+func purge(fs FS, dir, snapDir string, keep int, current string) (PurgeResult, error) {
 	var res PurgeResult
 	if keep < 1 {
 		keep = 1
 	}
-	names, err := fs.List(dir)
+	segs, snaps, err := listFiles(fs, dir, snapDir)
 	if err != nil {
 		return res, fmt.Errorf("wal: purge: %w", err)
-	}
-	var segs []segRef
-	var snaps []snapRef
-	for _, n := range names {
-		if z, ok := parseName(n, "log-", ".wal"); ok {
-			segs = append(segs, segRef{name: n, first: z})
-		} else if z, ok := parseName(n, "snap-", ".snap"); ok {
-			snaps = append(snaps, snapRef{name: n, zxid: z})
-		}
 	}
 	if len(snaps) <= keep && len(snaps) > 0 {
 		keep = len(snaps)
@@ -55,11 +49,9 @@ func purge(fs FS, dir string, keep int, current string) (PurgeResult, error) {
 	if len(snaps) == 0 {
 		return res, nil // without a snapshot every segment is needed
 	}
-	sort.Slice(snaps, func(i, j int) bool { return snaps[i].zxid < snaps[j].zxid })
-	sort.Slice(segs, func(i, j int) bool { return segs[i].first < segs[j].first })
 	oldest := snaps[len(snaps)-keep].zxid
 	for _, s := range snaps[:len(snaps)-keep] {
-		if err := fs.Remove(join(dir, s.name)); err != nil {
+		if err := fs.Remove(join(snapDir, s.name)); err != nil {
 			return res, fmt.Errorf("wal: purge %s: %w", s.name, err)
 		}
 		res.Snapshots = append(res.Snapshots, s.name)
@@ -75,10 +67,44 @@ func purge(fs FS, dir string, keep int, current string) (PurgeResult, error) {
 		}
 		res.Segments = append(res.Segments, segs[i].name)
 	}
-	if len(res.Snapshots)+len(res.Segments) > 0 {
-		if err := fs.SyncDir(dir); err != nil {
-			return res, fmt.Errorf("wal: purge: fsync directory: %w", err)
+	for _, d := range []string{dir, snapDir} {
+		if len(res.Snapshots)+len(res.Segments) > 0 {
+			if err := fs.SyncDir(d); err != nil {
+				return res, fmt.Errorf("wal: purge: fsync directory: %w", err)
+			}
+		}
+		if snapDir == dir {
+			break
 		}
 	}
 	return res, nil
+}
+
+// listFiles returns the segments in dir and the snapshots in snapDir, each
+// sorted by zxid.
+func listFiles(fs FS, dir, snapDir string) ([]segRef, []snapRef, error) {
+	var segs []segRef
+	var snaps []snapRef
+	names, err := fs.List(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, n := range names {
+		if z, ok := parseName(n, "log-", ".wal"); ok {
+			segs = append(segs, segRef{name: n, first: z})
+		}
+	}
+	if snapDir != dir {
+		if names, err = fs.List(snapDir); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, n := range names {
+		if z, ok := parseName(n, "snap-", ".snap"); ok {
+			snaps = append(snaps, snapRef{name: n, zxid: z})
+		}
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i].first < segs[j].first })
+	sort.Slice(snaps, func(i, j int) bool { return snaps[i].zxid < snaps[j].zxid })
+	return segs, snaps, nil
 }

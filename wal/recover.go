@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
@@ -40,29 +39,30 @@ func Open(dir string, opts Options, ld Loader) (*Log, Recovered, error) {
 	if err := fs.MkdirAll(dir); err != nil {
 		return nil, rec, fmt.Errorf("wal: %w", err)
 	}
-	names, err := fs.List(dir)
-	if err != nil {
+	snapDir := opts.SnapDir
+	if snapDir == "" {
+		snapDir = dir
+	} else if err := fs.MkdirAll(snapDir); err != nil {
 		return nil, rec, fmt.Errorf("wal: %w", err)
 	}
-	var segs []segRef
-	var snaps []snapRef
-	for _, n := range names {
-		switch {
-		case strings.HasSuffix(n, ".tmp"):
-			// A snapshot that was never finished.
-			if err := fs.Remove(join(dir, n)); err != nil {
-				return nil, rec, fmt.Errorf("wal: remove %s: %w", n, err)
-			}
-		default:
-			if z, ok := parseName(n, "log-", ".wal"); ok {
-				segs = append(segs, segRef{name: n, first: z})
-			} else if z, ok := parseName(n, "snap-", ".snap"); ok {
-				snaps = append(snaps, snapRef{name: n, zxid: z})
+	// Snapshots that were never finished.
+	for _, d := range []string{dir, snapDir} {
+		names, err := fs.List(d)
+		if err != nil {
+			return nil, rec, fmt.Errorf("wal: %w", err)
+		}
+		for _, n := range names {
+			if strings.HasSuffix(n, ".tmp") {
+				if err := fs.Remove(join(d, n)); err != nil {
+					return nil, rec, fmt.Errorf("wal: remove %s: %w", n, err)
+				}
 			}
 		}
 	}
-	sort.Slice(segs, func(i, j int) bool { return segs[i].first < segs[j].first })
-	sort.Slice(snaps, func(i, j int) bool { return snaps[i].zxid < snaps[j].zxid })
+	segs, snaps, err := listFiles(fs, dir, snapDir)
+	if err != nil {
+		return nil, rec, fmt.Errorf("wal: %w", err)
+	}
 
 	l := &Log{dir: dir, opts: opts, log: opts.Logger, enc: newEncoder()}
 
@@ -71,7 +71,7 @@ func Open(dir string, opts Options, ld Loader) (*Log, Recovered, error) {
 	loaded := false
 	for i := len(snaps) - 1; i >= 0; i-- {
 		s := snaps[i]
-		err := loadSnapshot(fs, join(dir, s.name), s.zxid, ld.Snapshot)
+		err := loadSnapshot(fs, join(snapDir, s.name), s.zxid, ld.Snapshot)
 		if err == nil {
 			rec.SnapshotFile, rec.SnapshotZxid = s.name, s.zxid
 			loaded = true

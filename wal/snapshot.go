@@ -29,7 +29,7 @@ type SnapshotWriter func(w io.Writer) (nodes int64, digest uint64, err error)
 // temporary file, which is fsynced, renamed into place and made durable
 // with a directory fsync. It may run while Append does.
 func (l *Log) WriteSnapshot(zxid int64, write SnapshotWriter) (SnapshotInfo, error) {
-	return writeSnapshot(l.opts.FS, l.dir, zxid, !l.opts.NoSync, write)
+	return writeSnapshot(l.opts.FS, l.snapDir(), zxid, !l.opts.NoSync, write)
 }
 
 func writeSnapshot(fs FS, dir string, zxid int64, sync bool, write SnapshotWriter) (SnapshotInfo, error) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/zkx-project/zkx/core/server"
 	"github.com/zkx-project/zkx/transport"
+	"github.com/zkx-project/zkx/wal"
 )
 
 func serverCommand() *cli.Command {
@@ -97,7 +98,21 @@ func runServer(c *cli.Context) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return cli.Exit(fmt.Sprintf("data dir: %v", err), 1)
 	}
-	core := server.New(server.Config{
+	logDir := firstNonEmpty(cfg.DataLogDir, cfg.DataDir)
+	if !cfg.ForceSync {
+		logger.Warn("forceSync=no: writes are acknowledged before they are on disk; a crash can lose them")
+	}
+	rec, err := transport.Recover(logDir, wal.Options{SnapDir: cfg.DataDir, NoSync: !cfg.ForceSync, Logger: logger})
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("recovery failed: %v", err), 1)
+	}
+	logger.Info("recovered", "snapshot", rec.Info.SnapshotFile, "txns-replayed", rec.Info.Txns,
+		"last-zxid", fmt.Sprintf("0x%x", rec.Info.LastZxid), "nodes", rec.Tree.NodeCount(),
+		"sessions", len(rec.Sessions), "took", rec.Took.Round(time.Millisecond).String())
+	if rec.Info.Truncated != "" {
+		logger.Warn("a torn write at the end of the log was cut off", "where", rec.Info.Truncated)
+	}
+	core := server.NewWithTree(server.Config{
 		ServerID:               cfg.MyID,
 		TickTime:               cfg.TickTime,
 		MinSessionTimeout:      cfg.MinSessionTimeout,
@@ -106,22 +121,26 @@ func runServer(c *cli.Context) error {
 		ExtendedTypes:          cfg.ExtendedTypes,
 		ContainerCheckInterval: cfg.ContainerCheckInterval,
 		ContainerMaxNeverUsed:  cfg.ContainerMaxNeverUsed,
+		Log:                    rec.Log,
 		Logger:                 logger,
-	})
+	}, rec.Tree, rec.Sessions)
 	node, err := transport.StartNode(transport.NodeConfig{
 		ClientAddr:          addr,
 		FourLetterWhitelist: cfg.FourLetterWhitelist,
 		MaxBuffer:           cfg.MaxBuffer,
 		AdminAddr:           adminAddr(c, cfg),
 		DataDir:             cfg.DataDir,
-		DataLogDir:          firstNonEmpty(cfg.DataLogDir, cfg.DataDir),
+		DataLogDir:          logDir,
+		WAL:                 rec.Log,
+		SnapCount:           cfg.SnapCount,
+		SnapRetainCount:     cfg.SnapRetainCount,
+		PurgeInterval:       cfg.PurgeInterval,
 		Server:              core.Config(),
 		Logger:              logger,
 	}, core)
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
-	logger.Warn("data is kept in memory only: this build has no write-ahead log yet", "data-dir", cfg.DataDir)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	select {

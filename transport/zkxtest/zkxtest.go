@@ -11,6 +11,7 @@ import (
 
 	"github.com/zkx-project/zkx/core/server"
 	"github.com/zkx-project/zkx/transport"
+	"github.com/zkx-project/zkx/wal"
 )
 
 // Options adjust the node a test starts. Zero values take test-friendly
@@ -26,6 +27,16 @@ type Options struct {
 	FourLetterWhitelist    []string
 	MaxBuffer              int
 	Addr                   string
+	// DataDir holds the node's log and snapshots (default: a new temporary
+	// directory). Start a node again on the same DataDir and Addr to test
+	// a restart.
+	DataDir string
+	// Sync makes the log fsync (off by default: tests do not measure the
+	// disk, and a test process cannot lose what the kernel holds).
+	Sync bool
+	// SnapCount is about how many txns go between snapshots (default
+	// 100000).
+	SnapCount int
 	// Verbose sends the node's logs to stderr (ZKX_TEST_LOG=1 does too).
 	Verbose bool
 }
@@ -50,19 +61,31 @@ func Start(t testing.TB, opts Options) *transport.Node {
 		w = os.Stderr
 	}
 	logger := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	core := server.New(server.Config{
+	if opts.DataDir == "" {
+		opts.DataDir = t.TempDir()
+	}
+	rec, err := transport.Recover(opts.DataDir, wal.Options{NoSync: !opts.Sync, NoPreallocate: true, Logger: logger})
+	if err != nil {
+		t.Fatalf("zkxtest: recover %s: %v", opts.DataDir, err)
+	}
+	core := server.NewWithTree(server.Config{
 		TickTime:               opts.TickTime,
 		MinSessionTimeout:      opts.MinSessionTimeout,
 		MaxSessionTimeout:      opts.MaxSessionTimeout,
 		SuperDigest:            opts.SuperDigest,
 		ExtendedTypes:          !opts.DisableExtendedTypes,
 		ContainerCheckInterval: opts.ContainerCheckInterval,
+		Log:                    rec.Log,
 		Logger:                 logger,
-	})
+	}, rec.Tree, rec.Sessions)
 	n, err := transport.StartNode(transport.NodeConfig{
 		ClientAddr:          opts.Addr,
 		FourLetterWhitelist: opts.FourLetterWhitelist,
 		MaxBuffer:           opts.MaxBuffer,
+		DataDir:             opts.DataDir,
+		DataLogDir:          opts.DataDir,
+		WAL:                 rec.Log,
+		SnapCount:           opts.SnapCount,
 		Server:              core.Config(),
 		Logger:              logger,
 	}, core)

@@ -1,0 +1,98 @@
+// Command bench measures zkx and Apache ZooKeeper 3.8 side by side: the same
+// Go client (transport/client), the same workload driver, the same machine,
+// one run. Numbers from full runs go in bench/RESULTS.md; nothing here is
+// asserted in tests.
+//
+//	go run ./bench <subcommand> [flags]     (from the repository root)
+//
+// # load
+//
+// load drives one workload against servers that are already running
+// (--servers host:port[,...]). It opens --conns connections, one
+// client.Client (session) each, and runs --outstanding goroutines per
+// connection, each making one synchronous request at a time; the client
+// pipelines the requests of its goroutines on the connection, so each
+// connection has up to --outstanding requests in flight. --sync-client is
+// one connection with one request in flight: single-client latency.
+//
+// The workload first sets up its nodes, runs for --warmup (not counted; it
+// also warms ZooKeeper's JIT), then for --duration. A request counts if it
+// starts inside the measured window; ops/s is those requests divided by the
+// window. Each successful request's latency (from the call to its return, so
+// client time included) goes into a histogram per connection and request
+// kind; failed requests are counted as errors, grouped by request and code,
+// and not in the latencies. load prints ops/s and mean, p50, p90, p99,
+// p99.9 and max latency per request kind.
+//
+// Workloads (the registry is workloads in workload.go):
+//
+//   - read: getData of nodes /bench/keys/kNNNNNNN, chosen uniformly among
+//     --keys (default 1000), created at setup with --value-size bytes.
+//   - write: setData (version -1) of those nodes, a fresh value each time.
+//   - create: create+delete pairs. Each goroutine creates a node of its own
+//     under /bench/create (persistent, not sequential), then deletes it, and
+//     so on. Creates and deletes are both ops and are reported apart. The
+//     tree keeps its size, so a long run measures the same server as a
+//     short one, which sequential creates would not.
+//   - mixed: 90% getData / 10% setData of the --keys nodes.
+//
+// Values are JSON-like text from a seeded PRNG
+// ({"host":"10.3.86.242","port":9092,"ts":1715435090998,...,"note":"..."}),
+// exactly --value-size bytes, different for every write: what registries
+// and config stores keep, and what the compressed log later has to store.
+//
+// # compare
+//
+// compare starts Apache ZooKeeper and then zkx, each fresh on a free
+// loopback port with its own temporary run directory, runs the same
+// workloads (--workloads read,mixed,...; the load flags apply), in the
+// order given, against one instance of the one and then of the other with
+// the same driver, stops each (SIGTERM), and prints
+// a markdown table: workload, server, ops/s, p50, p99, p99.9, errors, and on
+// the zkx row the ratios zkx/ZooKeeper of ops/s and of p99. Per-run details
+// go to stderr. --zk-only and --zkx-only run one side.
+//
+// ZooKeeper runs as zkServer.sh start-foreground would run it from
+// Debian's package (QuorumPeerMain, the zookeeper.jar classpath, local JMX,
+// the OutOfMemoryError flags) with upstream zkEnv.sh's heap, -Xmx1000m
+// (--zk-heap; Debian's zkEnv.sh sets no heap at all). Its zoo.cfg keeps
+// ZooKeeper's defaults (tickTime=2000, forceSync=yes, snapCount=100000,
+// the NIO server) except admin.enableServer=false, clientPortAddress=127.0.0.1
+// and maxClientCnxns=0 (the default of 60 per address would refuse more
+// than 60 connections from the driver). slf4j-simple is put on the
+// classpath so that ZooKeeper logs at INFO to the run directory; with
+// Debian's classpath alone it logs nothing.
+//
+// zkx is built from this checkout with go build ./cmd/zkx (or --zkx-bin)
+// and runs as zkx server --listen 127.0.0.1:PORT --data-dir DIR --admin off.
+// --zkx-arg passes more arguments (--zkx-arg=--cpuprofile=FILE) and
+// --zk-jvm-flag more JVM flags. --server-cpus pins the servers with taskset.
+//
+// Each server is ready when "srvr" answers with a "Mode:" line. Servers run
+// in their own process group, so a ^C reaches only the harness, which then
+// stops them and removes their run directories (--keep-data keeps them); if
+// the harness is killed, the kernel kills them (PR_SET_PDEATHSIG).
+//
+// # memory
+//
+// memory starts each server fresh, reads its memory, and creates --nodes
+// znodes (default 1,000,000) of --value-size bytes (default 100) in a tree
+// /bench/pNNN/nNNNNNN with --fanout (1000) children per parent, using
+// --conns connections with --outstanding creates in flight on each. The
+// load time runs from the first create to the last reply. It then closes
+// the connections and samples /proc/<pid>/status every second until VmRSS
+// has made no new low for --settle (5s) (garbage collectors give memory
+// back gradually), and prints VmRSS idle, right after the load and settled,
+// VmHWM (peak), load time and creates/s, with a zkx/ZooKeeper ratio row.
+// Nothing forces a collection; --jcmd-gc additionally runs jcmd <pid>
+// GC.run on ZooKeeper and reports RSS after it in an extra column.
+//
+// # Extending
+//
+// The pieces are small so that later measurements reuse them: a workload is
+// a setup and a step (workload.go); a subcommand is an entry in subcommands
+// (main.go); a server kind knows how to check and run one server
+// (servers.go); launchServer, process.stop, freeLoopbackAddr, waitServing,
+// fourLetter, readProcStatus and waitRSSSettled (proc.go) start, wait for,
+// stop and measure servers; Histogram (histogram.go) records latencies.
+package main

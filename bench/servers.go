@@ -1,0 +1,360 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// serverKind is a server the harness can start: ZooKeeper or zkx. A
+// comparison runs the same thing against each kind in turn. Later kinds
+// (a 3-node ensemble of either) add an entry here.
+type serverKind struct {
+	name string // in tables and flags
+	// prepare checks that the server can run (java and the jars; a zkx
+	// binary, building it if needed) before anything is started.
+	prepare func(ctx context.Context, o *serverOptions) error
+	// argv is the command that runs the server for clients on addr with
+	// its data under dataDir. Its working directory is the run directory.
+	argv func(o *serverOptions, dir, dataDir, addr string) ([]string, error)
+}
+
+// serverOptions are the flags that say how to run the servers.
+type serverOptions struct {
+	zkHeap     string
+	zkJVMFlags multiFlag
+	zkJar      string
+	// javaVersion is the first line of java -version, set by prepare.
+	javaVersion string
+
+	zkxBin  string
+	zkxArgs multiFlag
+	// zkxBuilt is the binary prepare built (removed at the end), if any,
+	// and zkxSource says from what.
+	zkxBuilt, zkxSource string
+
+	serverCPUs string // taskset -c list for the servers, or ""
+	keepData   bool
+	zkOnly     bool
+	zkxOnly    bool
+}
+
+func (o *serverOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.zkHeap, "zk-heap", "1000m", "ZooKeeper's -Xmx (upstream zkEnv.sh's default ZK_SERVER_HEAP=1000)")
+	fs.Var(&o.zkJVMFlags, "zk-jvm-flag", "extra JVM `flag` for ZooKeeper (repeatable), e.g. -Dzookeeper.forceSync=no")
+	fs.StringVar(&o.zkJar, "zk-jar", zookeeperJar, "ZooKeeper server `jar`; its manifest names the other jars")
+	fs.StringVar(&o.zkxBin, "zkx-bin", "", "zkx `binary` to run (default: go build ./cmd/zkx from this checkout)")
+	fs.Var(&o.zkxArgs, "zkx-arg", "extra `argument` for zkx server (repeatable), e.g. --zkx-arg=--cpuprofile=/tmp/zkx.prof")
+	fs.StringVar(&o.serverCPUs, "server-cpus", "", "run the servers on these CPUs only (taskset -c `LIST`, e.g. 0,1); start the harness under taskset for the client's")
+	fs.BoolVar(&o.keepData, "keep-data", false, "keep each server's run directory (config, data, log) instead of removing it")
+	fs.BoolVar(&o.zkOnly, "zk-only", false, "run against ZooKeeper only")
+	fs.BoolVar(&o.zkxOnly, "zkx-only", false, "run against zkx only")
+}
+
+// kinds returns the server kinds to run, ZooKeeper first.
+func (o *serverOptions) kinds() ([]*serverKind, error) {
+	if o.serverCPUs != "" {
+		if _, err := exec.LookPath("taskset"); err != nil {
+			return nil, fmt.Errorf("--server-cpus needs taskset (util-linux): %w", err)
+		}
+	}
+	switch {
+	case o.zkOnly && o.zkxOnly:
+		return nil, errors.New("--zk-only and --zkx-only exclude each other")
+	case o.zkOnly:
+		return []*serverKind{zookeeperKind}, nil
+	case o.zkxOnly:
+		return []*serverKind{zkxKind}, nil
+	}
+	return []*serverKind{zookeeperKind, zkxKind}, nil
+}
+
+// describe writes what ran where, as a markdown list: the servers'
+// versions, how they were built and run, and the machine.
+func (o *serverOptions) describe(w io.Writer, versions []string) {
+	for _, v := range versions {
+		fmt.Fprintf(w, "- %s\n", v)
+	}
+	if o.zkxSource != "" {
+		fmt.Fprintf(w, "- zkx built from %s\n", o.zkxSource)
+	}
+	if o.javaVersion != "" {
+		fmt.Fprintf(w, "- ZooKeeper JVM: %s, %s\n", o.javaVersion, strings.Join(append([]string{"-Xmx" + o.zkHeap}, o.zkJVMFlags...), " "))
+	}
+	fmt.Fprintf(w, "- machine: %d CPUs, %s/%s; driver built with %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	if o.serverCPUs != "" {
+		fmt.Fprintf(w, "- servers pinned to CPUs %s\n", o.serverCPUs)
+	}
+	fmt.Fprintln(w)
+}
+
+// cleanup removes what prepare made.
+func (o *serverOptions) cleanup() {
+	if o.zkxBuilt != "" {
+		os.RemoveAll(filepath.Dir(o.zkxBuilt))
+	}
+}
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+// Where Debian's zookeeper package puts things.
+const (
+	javaDir      = "/usr/share/java"
+	zookeeperJar = javaDir + "/zookeeper.jar"
+	// slf4j-simple gives ZooKeeper a logger (Debian's classpath has none,
+	// so it would log nothing); at INFO it logs sessions and snapshots,
+	// which costs nothing measurable and explains failures.
+	slf4jSimpleJar = javaDir + "/slf4j-simple.jar"
+)
+
+var zookeeperKind = &serverKind{
+	name: "ZooKeeper",
+	prepare: func(ctx context.Context, o *serverOptions) error {
+		java, err := exec.LookPath("java")
+		if err != nil {
+			return fmt.Errorf("java is not installed (apt-get install default-jre-headless zookeeper): %w", err)
+		}
+		out, err := exec.CommandContext(ctx, java, "-version").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("java -version: %w\n%s", err, out)
+		}
+		o.javaVersion, _, _ = strings.Cut(strings.TrimSpace(string(out)), "\n")
+		for _, jar := range []string{o.zkJar, slf4jSimpleJar} {
+			if _, err := os.Stat(jar); err != nil {
+				return fmt.Errorf("ZooKeeper jars are missing (apt-get install zookeeper, or --zk-jar): %w", err)
+			}
+		}
+		return nil
+	},
+	argv: func(o *serverOptions, dir, dataDir, addr string) ([]string, error) {
+		_, port, _ := net.SplitHostPort(addr)
+		// A standalone server configured as a production one would be:
+		// ZooKeeper's defaults (forceSync=yes, snapCount=100000, NIO
+		// connections) except that the admin server is off, clients come
+		// over loopback, and many connections from one address are
+		// allowed (the default maxClientCnxns=60 would refuse --conns > 60).
+		cfg := strings.Join([]string{
+			"tickTime=2000",
+			"initLimit=10",
+			"syncLimit=5",
+			"dataDir=" + dataDir,
+			"clientPort=" + port,
+			"clientPortAddress=127.0.0.1",
+			"admin.enableServer=false",
+			"maxClientCnxns=0",
+		}, "\n") + "\n"
+		cfgPath := filepath.Join(dir, "zoo.cfg")
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+			return nil, err
+		}
+		java, err := exec.LookPath("java")
+		if err != nil {
+			return nil, err
+		}
+		// What zkServer.sh start-foreground runs, with upstream zkEnv.sh's
+		// heap (Debian's zkEnv.sh sets none, leaving the JVM's default of
+		// a quarter of RAM).
+		argv := []string{java,
+			"-Dzookeeper.log.dir=" + dir,
+			"-Dzookeeper.log.file=zookeeper.log",
+			"-XX:+HeapDumpOnOutOfMemoryError",
+			"-XX:OnOutOfMemoryError=kill -9 %p",
+			"-Xmx" + o.zkHeap,
+		}
+		argv = append(argv, o.zkJVMFlags...)
+		argv = append(argv,
+			"-cp", slf4jSimpleJar+":"+o.zkJar,
+			"-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
+			"-Dorg.slf4j.simpleLogger.showDateTime=true",
+			"-Dcom.sun.management.jmxremote",
+			"-Dcom.sun.management.jmxremote.local.only=true",
+			"org.apache.zookeeper.server.quorum.QuorumPeerMain",
+			cfgPath)
+		return argv, nil
+	},
+}
+
+var zkxKind = &serverKind{
+	name: "zkx",
+	prepare: func(ctx context.Context, o *serverOptions) error {
+		if o.zkxBin != "" {
+			if _, err := os.Stat(o.zkxBin); err != nil {
+				return fmt.Errorf("--zkx-bin: %w", err)
+			}
+			return nil
+		}
+		bin, dir, err := buildZkx(ctx)
+		if err != nil {
+			return err
+		}
+		o.zkxBin, o.zkxBuilt = bin, bin
+		o.zkxSource = "the working tree " + dir
+		if head := checkoutHead(dir); head != "" {
+			o.zkxSource += " (HEAD " + head + ", uncommitted changes included)"
+		}
+		return nil
+	},
+	argv: func(o *serverOptions, dir, dataDir, addr string) ([]string, error) {
+		argv := []string{o.zkxBin, "server", "--listen", addr, "--data-dir", dataDir, "--admin", "off"}
+		return append(argv, o.zkxArgs...), nil
+	},
+}
+
+// zkxModule is the module the harness builds zkx from.
+const zkxModule = "github.com/zkx-project/zkx"
+
+// buildZkx builds cmd/zkx of the checkout the harness runs in, into a
+// temporary directory, and returns the binary's path and the checkout's.
+func buildZkx(ctx context.Context) (bin, dir string, err error) {
+	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Path}} {{.Dir}}").Output()
+	if err != nil {
+		return "", "", fmt.Errorf("find the zkx checkout (run from it, or pass --zkx-bin): %w", err)
+	}
+	path, dir, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
+	if path != zkxModule {
+		return "", "", fmt.Errorf("the current module is %q, not %s: run from the zkx checkout or pass --zkx-bin", path, zkxModule)
+	}
+	tmp, err := os.MkdirTemp("", "zkx-bench-bin-")
+	if err != nil {
+		return "", "", err
+	}
+	bin = filepath.Join(tmp, "zkx")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/zkx")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(tmp)
+		return "", "", fmt.Errorf("go build ./cmd/zkx: %w\n%s", err, out)
+	}
+	return bin, dir, nil
+}
+
+// checkoutHead returns the commit HEAD of the checkout in dir, or "".
+// (GOFLAGS may carry -buildvcs=false, so the binary need not know it.)
+func checkoutHead(dir string) string {
+	cmd := exec.Command("git", "rev-parse", "--short", "HEAD")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// server is a running server of some kind, with its run directory
+// (config, data/ and log).
+type server struct {
+	kind    *serverKind
+	opts    *serverOptions
+	addr    string
+	dir     string
+	proc    *process
+	version string // from srvr
+}
+
+// startTimeout bounds how long a server may take to serve after start.
+const startTimeout = 60 * time.Second
+
+// launchServer starts a fresh server of kind on a free loopback port in a
+// new run directory and waits until it serves clients.
+func launchServer(ctx context.Context, kind *serverKind, o *serverOptions) (*server, error) {
+	dir, err := os.MkdirTemp("", "zkx-bench-"+strings.ToLower(kind.name)+"-")
+	if err != nil {
+		return nil, err
+	}
+	s := &server{kind: kind, opts: o, dir: dir}
+	dataDir := filepath.Join(dir, "data")
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		s.remove()
+		return nil, err
+	}
+	// The port was free when picked but another process may take it
+	// before the server binds it; then try another.
+	for attempt := 1; ; attempt++ {
+		if s.addr, err = freeLoopbackAddr(); err != nil {
+			s.remove()
+			return nil, err
+		}
+		argv, err := kind.argv(o, dir, dataDir, s.addr)
+		if err != nil {
+			s.remove()
+			return nil, err
+		}
+		if o.serverCPUs != "" {
+			// taskset execs the server, so the pid stays the server's.
+			argv = append([]string{"taskset", "-c", o.serverCPUs}, argv...)
+		}
+		if s.proc, err = startProcess(kind.name, dir, filepath.Join(dir, "server.log"), argv); err != nil {
+			s.remove()
+			return nil, err
+		}
+		err = waitServing(ctx, s.addr, s.proc, startTimeout)
+		if err == nil {
+			break
+		}
+		tail := s.proc.logTail()
+		_, _ = s.proc.stop(5 * time.Second)
+		if !errors.Is(err, errExitedEarly) || attempt == 3 {
+			s.remove()
+			return nil, fmt.Errorf("%s: %w\n%s", kind.name, err, tail)
+		}
+	}
+	if ans, err := fourLetter(s.addr, "srvr"); err == nil {
+		s.version = srvrField(ans, "Zookeeper version")
+	}
+	return s, nil
+}
+
+// nodeCount is the server's node count as srvr reports it, or -1.
+func (s *server) nodeCount() int64 {
+	ans, err := fourLetter(s.addr, "srvr")
+	if err != nil {
+		return -1
+	}
+	var n int64
+	if _, err := fmt.Sscan(srvrField(ans, "Node count"), &n); err != nil {
+		return -1
+	}
+	return n
+}
+
+// checkAlive returns an error with the log's tail if the server died.
+func (s *server) checkAlive() error {
+	if s.proc.alive() {
+		return nil
+	}
+	return fmt.Errorf("%s exited (%v)\n%s", s.kind.name, s.proc.waitErr, s.proc.logTail())
+}
+
+// logContains reports whether the server's log has s in it.
+func (s *server) logContains(text string) bool {
+	b, err := os.ReadFile(s.proc.logPath)
+	return err == nil && strings.Contains(string(b), text)
+}
+
+// stop stops the server gracefully and removes its run directory unless
+// --keep-data.
+func (s *server) stop() error {
+	took, err := s.proc.stop(20 * time.Second)
+	fmt.Fprintf(os.Stderr, "%s: stopped %v after SIGTERM\n", s.kind.name, took.Round(time.Millisecond))
+	if s.opts.keepData {
+		fmt.Fprintf(os.Stderr, "%s: kept %s\n", s.kind.name, s.dir)
+	} else {
+		s.remove()
+	}
+	return err
+}
+
+func (s *server) remove() { os.RemoveAll(s.dir) }

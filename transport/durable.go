@@ -1,0 +1,159 @@
+package transport
+
+import (
+	"io"
+	"log/slog"
+	"math/rand"
+	"sync"
+	"time"
+
+	"github.com/zkx-project/zkx/core/server"
+	"github.com/zkx-project/zkx/core/session"
+	"github.com/zkx-project/zkx/core/tree"
+	"github.com/zkx-project/zkx/core/txn"
+	"github.com/zkx-project/zkx/wal"
+)
+
+// Recovered is a server's state rebuilt from its data directory.
+type Recovered struct {
+	Tree     *tree.Tree
+	Sessions []session.Session
+	Log      *wal.Log
+	Info     wal.Recovered
+	Took     time.Duration
+}
+
+// Recover rebuilds the tree and sessions from the newest valid snapshot in
+// dir and the log after it, and returns the log ready for appends.
+func Recover(dir string, opts wal.Options) (*Recovered, error) {
+	start := time.Now()
+	r := &Recovered{Tree: tree.New()}
+	sessions := map[int64]session.Session{}
+	var events []tree.Event
+	ld := wal.Loader{
+		Snapshot: func(zxid int64, body io.Reader) error {
+			sessions = map[int64]session.Session{}
+			if zxid == 0 {
+				r.Tree = tree.New() // the full log follows
+				return nil
+			}
+			t, sum, err := tree.ReadSnapshot(body, zxid)
+			if err != nil {
+				return err
+			}
+			for _, s := range sum.Sessions {
+				sessions[s.ID] = session.Session{ID: s.ID, Timeout: s.Timeout, Password: s.Password, Owner: s.Owner}
+			}
+			r.Tree = t
+			return nil
+		},
+		Txn: func(t *txn.Txn) error {
+			switch o := t.Op.(type) {
+			case *txn.CreateSession:
+				sessions[t.Session] = session.Session{ID: t.Session, Timeout: o.Timeout, Password: o.Password, Owner: o.Owner}
+			case *txn.CloseSession:
+				delete(sessions, t.Session)
+			}
+			_, events = r.Tree.Apply(t, events[:0])
+			return nil
+		},
+	}
+	log, info, err := wal.Open(dir, opts, ld)
+	if err != nil {
+		return nil, err
+	}
+	r.Log, r.Info = log, info
+	for _, s := range sessions {
+		r.Sessions = append(r.Sessions, s)
+	}
+	r.Took = time.Since(start)
+	return r, nil
+}
+
+// snapshotter takes snapshots in the background every snapCount txns (a
+// random point between half and all of it, as ZooKeeper does, so the
+// servers of an ensemble do not all snapshot at once) and purges old ones.
+type snapshotter struct {
+	core       *server.Server
+	log        *wal.Log
+	logger     *slog.Logger
+	snapCount  int64
+	retain     int
+	purgeEvery time.Duration
+
+	mu        sync.Mutex
+	running   bool
+	lastTxns  int64
+	threshold int64
+	lastPurge time.Time
+	wg        sync.WaitGroup
+}
+
+func newSnapshotter(core *server.Server, log *wal.Log, logger *slog.Logger, snapCount, retain int, purgeEvery time.Duration) *snapshotter {
+	if snapCount <= 0 {
+		snapCount = 100000
+	}
+	sn := &snapshotter{core: core, log: log, logger: logger, snapCount: int64(snapCount), retain: retain,
+		purgeEvery: purgeEvery, lastPurge: time.Now()}
+	sn.threshold = sn.nextThreshold()
+	return sn
+}
+
+func (sn *snapshotter) nextThreshold() int64 {
+	half := sn.snapCount / 2
+	if half < 1 {
+		return 1
+	}
+	return half + rand.Int63n(half+1)
+}
+
+// tick starts a snapshot if enough txns were applied since the last one,
+// and purges when the purge interval has passed.
+func (sn *snapshotter) tick() {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	if !sn.running && sn.core.TxnCount()-sn.lastTxns >= sn.threshold {
+		sn.running = true
+		sn.lastTxns = sn.core.TxnCount()
+		sn.threshold = sn.nextThreshold()
+		sn.wg.Add(1)
+		go func() {
+			defer sn.wg.Done()
+			sn.take()
+			sn.mu.Lock()
+			sn.running = false
+			sn.mu.Unlock()
+		}()
+	}
+	if sn.purgeEvery > 0 && time.Since(sn.lastPurge) >= sn.purgeEvery && !sn.running {
+		sn.lastPurge = time.Now()
+		sn.purge()
+	}
+}
+
+// take writes one snapshot now.
+func (sn *snapshotter) take() (wal.SnapshotInfo, error) {
+	start := time.Now()
+	zxid := sn.core.LastZxid()
+	info, err := sn.log.WriteSnapshot(zxid, sn.core.SnapshotBody)
+	if err != nil {
+		sn.logger.Error("snapshot failed", "zxid", hexID(zxid), "err", err)
+		return info, err
+	}
+	sn.logger.Info("snapshot written", "file", info.File, "nodes", info.Nodes, "bytes", info.Size,
+		"took", time.Since(start).Round(time.Millisecond).String())
+	return info, nil
+}
+
+func (sn *snapshotter) purge() {
+	res, err := sn.log.Purge(sn.retain)
+	if err != nil {
+		sn.logger.Error("purge failed", "err", err)
+		return
+	}
+	if len(res.Snapshots)+len(res.Segments) > 0 {
+		sn.logger.Info("purged", "snapshots", len(res.Snapshots), "segments", len(res.Segments))
+	}
+}
+
+func (sn *snapshotter) wait() { sn.wg.Wait() }
