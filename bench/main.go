@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -52,6 +53,14 @@ func runMain(args []string) int {
 	// The first ^C or SIGTERM cancels ctx: the subcommand stops, servers
 	// are stopped and run directories removed. A second one kills the
 	// harness at once (its servers get SIGKILL from the kernel).
+	if path := os.Getenv("BENCH_CPUPROFILE"); path != "" {
+		// Profiles the driver itself (the client side of a run).
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()

@@ -30,6 +30,7 @@ type clientConn struct {
 	out     []byte
 	spare   []byte
 	closing bool
+	burst   bool // the reader holds more requests: see End
 	wake    chan struct{}
 	enc     jute.Encoder
 	done    chan struct{}
@@ -58,7 +59,9 @@ func (cc *clientConn) Begin() *jute.Encoder {
 }
 
 // End implements server.Sink: it keeps what was encoded (unless the
-// connection is closing) and wakes the writer.
+// connection is closing) and wakes the writer, unless the reader is in the
+// middle of a burst of requests: then it wakes it once, at the burst's end,
+// and the replies leave in one write. System calls are the cost here.
 func (cc *clientConn) End() {
 	over := false
 	if !cc.closing {
@@ -68,13 +71,33 @@ func (cc *clientConn) End() {
 			cc.closing = true
 		}
 	}
+	hold := cc.burst
 	cc.mu.Unlock()
 	if over {
 		cc.log.Warn("client is not reading its replies; closing connection", "remote", cc.nc.RemoteAddr().String())
 	}
+	if !hold {
+		cc.flush()
+	}
+}
+
+// flush wakes the writer.
+func (cc *clientConn) flush() {
 	select {
 	case cc.wake <- struct{}{}:
 	default:
+	}
+}
+
+// setBurst marks whether the reader has more requests already read: while
+// it does, replies wait to go out together.
+func (cc *clientConn) setBurst(on bool) {
+	cc.mu.Lock()
+	was := cc.burst
+	cc.burst = on
+	cc.mu.Unlock()
+	if was && !on {
+		cc.flush()
 	}
 }
 
@@ -138,6 +161,9 @@ func (cc *clientConn) readLoop() {
 	var frame []byte
 	first := true
 	for {
+		if br.Buffered() == 0 {
+			cc.setBurst(false) // about to wait for the client: send what we have
+		}
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			return
 		}
@@ -162,6 +188,9 @@ func (cc *clientConn) readLoop() {
 		if _, err := io.ReadFull(br, frame); err != nil {
 			return
 		}
+		// Replies wait while the reader has input; they go out together
+		// when it is about to block (the top of the loop).
+		cc.setBurst(true)
 		if err := conn.Handle(frame); err != nil {
 			if !errors.Is(err, server.ErrConnClosed) {
 				cc.log.Info("closing connection", "err", err, "remote", cc.nc.RemoteAddr().String(), "session", sessionHex(conn))

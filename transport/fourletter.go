@@ -182,7 +182,7 @@ func (n *Node) Metrics() []Metric {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	fds, maxFDs := fileDescriptors()
-	return []Metric{
+	ms2 := []Metric{
 		{"zk_version", Version},
 		{"zk_server_state", snap.Mode},
 		{"zk_avg_latency", fmt.Sprintf("%.4f", snap.LatencyAvg)},
@@ -205,6 +205,19 @@ func (n *Node) Metrics() []Metric {
 		{"zkx_heap_inuse_bytes", ms.HeapInuse},
 		{"zkx_goroutines", runtime.NumGoroutine()},
 	}
+	if n.cfg.WAL != nil {
+		st := n.cfg.WAL.Stats()
+		ms2 = append(ms2,
+			Metric{"zkx_log_appends", st.Appends},
+			Metric{"zkx_log_txns", st.Txns},
+			Metric{"zkx_log_bytes", st.Bytes},
+			Metric{"zkx_log_raw_bytes", st.RawBytes},
+			Metric{"zkx_log_fsyncs", st.Syncs},
+			Metric{"zkx_log_fsync_avg_us", st.AvgSync.Microseconds()},
+			Metric{"zkx_log_fsync_max_us", st.MaxSync.Microseconds()},
+		)
+	}
+	return ms2
 }
 
 func portOf(addr string) string {

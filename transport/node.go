@@ -109,8 +109,7 @@ func StartNode(cfg NodeConfig, core *server.Server) (*Node, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	n.wg.Add(4)
-	go func() { defer n.wg.Done(); core.RunPrep(ctx) }()
+	n.wg.Add(3)
 	go func() {
 		defer n.wg.Done()
 		if err := core.RunCommit(ctx); err != nil {

@@ -27,6 +27,7 @@ type MemFS struct {
 	crashAt  int                 // -1: never
 	crashed  bool
 	tornSeed int64 // if set, a crash keeps a random prefix of unsynced writes
+	tornDone bool  // the write interrupted by the crash was torn
 }
 
 type memFile struct {
@@ -89,7 +90,7 @@ func (m *MemFS) Crash() {
 		f.durable = append([]byte(nil), data...)
 		m.entries[name] = f
 	}
-	m.crashAt, m.crashed = -1, false
+	m.crashAt, m.crashed, m.tornDone = -1, false, false
 }
 
 func hasPrefix(b, prefix []byte) bool {
@@ -237,13 +238,24 @@ func (h *memHandle) WriteAt(p []byte, off int64) (int, error) {
 	h.fs.mu.Lock()
 	defer h.fs.mu.Unlock()
 	if err := h.fs.step(); err != nil {
+		// With torn writes on, the crash hits mid-write: a prefix of p
+		// reaches the file (and, for a dsync file, the disk).
+		if errors.Is(err, ErrCrashed) && h.fs.tornSeed != 0 && !h.fs.tornDone {
+			h.fs.tornDone = true
+			keep := rand.New(rand.NewSource(h.fs.tornSeed + off)).Intn(len(p) + 1)
+			h.write(p[:keep], off)
+		}
 		return 0, err
 	}
+	h.write(p, off)
+	return len(p), nil
+}
+
+func (h *memHandle) write(p []byte, off int64) {
 	if end := off + int64(len(p)); end > int64(len(h.f.data)) {
 		h.f.data = append(h.f.data, make([]byte, end-int64(len(h.f.data)))...)
 	}
 	copy(h.f.data[off:], p)
-	return len(p), nil
 }
 
 func (h *memHandle) Sync() error {

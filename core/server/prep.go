@@ -10,7 +10,8 @@ import (
 	"github.com/zkx-project/zkx/transport/jute"
 )
 
-// prep turns one request into a txn and hands it to the commit stage. Every
+// prep turns one request into a txn and hands it to the commit stage. The
+// caller holds prepLock. Every
 // write gets a zxid, including one that fails (an Error txn), so its reply
 // keeps its place in the session's order, as in ZooKeeper.
 func (s *Server) prep(r *Request) {

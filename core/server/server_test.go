@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zkx-project/zkx/core/txn"
 	"github.com/zkx-project/zkx/transport/jute"
 )
 
@@ -69,19 +70,25 @@ func newBed(t *testing.T) *bed {
 	return b
 }
 
-// step runs prep on everything submitted, then applies what prep issued.
+// step applies what prep issued (prep runs when a request is submitted).
 func (b *bed) step() {
 	for {
 		progressed := false
-		for len(b.s.prepQ) > 0 {
-			b.s.prep(<-b.s.prepQ)
-			progressed = true
-		}
 		var batch []*proposal
 		for len(b.s.commitQ) > 0 {
 			batch = append(batch, <-b.s.commitQ)
 		}
 		if len(batch) > 0 {
+			txns := make([]*txn.Txn, len(batch))
+			for i, p := range batch {
+				txns[i] = p.txn
+			}
+			if err := b.s.cfg.Log.Write(txns); err != nil {
+				b.t.Fatal(err)
+			}
+			if err := b.s.cfg.Log.Sync(); err != nil {
+				b.t.Fatal(err)
+			}
 			b.s.applyBatch(batch)
 			progressed = true
 		}
@@ -91,12 +98,9 @@ func (b *bed) step() {
 	}
 }
 
-// prepOnly runs prep without applying: the txns wait in commitQ.
-func (b *bed) prepOnly() {
-	for len(b.s.prepQ) > 0 {
-		b.s.prep(<-b.s.prepQ)
-	}
-}
+// prepOnly is a no-op marker: prep runs when a request is submitted, so
+// the txns already wait in commitQ until step applies them.
+func (b *bed) prepOnly() {}
 
 type client struct {
 	b    *bed
