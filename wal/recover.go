@@ -210,7 +210,7 @@ func readSegment(fs FS, dir string, ref segRef, isLast bool, fn func(*txn.Txn) e
 		return 0, "", corrupt(0, fmt.Errorf("header names first zxid %#x, file name %#x", hdr.zxid, ref.first))
 	}
 	src := &recordSource{}
-	dec, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<24))
+	dec, err := newSegmentDecoder(src)
 	if err != nil {
 		return 0, "", err
 	}
@@ -242,40 +242,15 @@ records:
 			}
 			return count, "", corrupt(off, ErrBadChecksum)
 		}
-		if len(payload) < batchHeaderSize || payload[0] != kindBatch {
-			return count, "", corrupt(off, fmt.Errorf("unknown record kind"))
+		txns, err := decodeBatch(dec, src, payload, &raw)
+		if err != nil {
+			return count, "", corrupt(off, err)
 		}
-		first := int64(binary.LittleEndian.Uint64(payload[1:]))
-		n := int(binary.LittleEndian.Uint32(payload[9:]))
-		rawLen := int(binary.LittleEndian.Uint32(payload[13:]))
-		if rawLen > maxRecord*4 {
-			return count, "", corrupt(off, fmt.Errorf("batch of %d bytes", rawLen))
-		}
-		src.pending = payload[batchHeaderSize:]
-		if cap(raw) < rawLen {
-			raw = make([]byte, rawLen)
-		}
-		raw = raw[:rawLen]
-		if _, err := io.ReadFull(dec, raw); err != nil {
-			return count, "", corrupt(off, fmt.Errorf("decompress: %w", err))
-		}
-		rest := raw
-		for i := 0; i < n; i++ {
-			t, r, err := txn.Unmarshal(rest)
-			if err != nil {
-				return count, "", corrupt(off, err)
-			}
-			if i == 0 && t.Zxid != first {
-				return count, "", corrupt(off, fmt.Errorf("record says first zxid %#x, txn has %#x", first, t.Zxid))
-			}
-			rest = r
+		for _, t := range txns {
 			if err := fn(t); err != nil {
 				return count, "", corrupt(off, err)
 			}
 			count++
-		}
-		if len(rest) != 0 {
-			return count, "", corrupt(off, fmt.Errorf("%d bytes after the batch's txns", len(rest)))
 		}
 		off += recordHeader + int64(length)
 	}
@@ -288,6 +263,10 @@ records:
 		}
 	}
 	return count, cut, nil
+}
+
+func newSegmentDecoder(src io.Reader) (*zstd.Decoder, error) {
+	return zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<24))
 }
 
 // recordAt returns the payload of the record at off if it is whole and its

@@ -359,3 +359,38 @@ func TestPurgeKeepsWhatRecoveryNeeds(t *testing.T) {
 		t.Fatalf("after purge recovered %d txns, want %d", len(got.applied), len(m.applied))
 	}
 }
+
+func TestInspectDir(t *testing.T) {
+	d := t.TempDir()
+	l, _, err := Open(d, Options{Logger: quiet, SegmentSize: 8 << 10}, Loader{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(2))
+	n := 0
+	for z := int64(1); z < 400; z += 4 {
+		if err := l.Append(batchOf(z, 4, rng)); err != nil {
+			t.Fatal(err)
+		}
+		n += 4
+	}
+	l.Close()
+	var seen []int64
+	infos, err := InspectDir(d, func(_ string, tx *txn.Txn) error { seen = append(seen, tx.Zxid); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	txns := 0
+	for _, in := range infos {
+		if in.Err != nil {
+			t.Fatalf("%s: %v", in.File, in.Err)
+		}
+		if in.UsedBytes <= headerSize || in.UsedBytes > in.FileBytes {
+			t.Fatalf("%s: used %d of %d bytes", in.File, in.UsedBytes, in.FileBytes)
+		}
+		txns += in.Txns
+	}
+	if len(infos) < 2 || txns != n || len(seen) != n || seen[n-1] != int64(n) {
+		t.Fatalf("%d segments, %d txns (%d seen), want %d", len(infos), txns, len(seen), n)
+	}
+}
