@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"io"
 
 	"github.com/zkx-project/zkx/core/tree"
@@ -8,7 +9,7 @@ import (
 
 // snapshotChunk is how many nodes a snapshot writes per hold of the tree's
 // read lock: a few milliseconds, so writes never wait longer than that.
-const snapshotChunk = 2048
+const snapshotChunk = 512
 
 // SnapshotBody writes a fuzzy snapshot of the tree and sessions to w (see
 // tree.SnapshotWriter): it takes the read lock for one chunk of nodes at a
@@ -20,7 +21,10 @@ func (s *Server) SnapshotBody(w io.Writer) (nodes int64, digest uint64, err erro
 	for _, ss := range s.sessions.List() {
 		sessions = append(sessions, tree.SnapshotSession{ID: ss.ID, Timeout: ss.Timeout, Password: ss.Password, Owner: ss.Owner})
 	}
-	sw, err := tree.NewSnapshotWriter(w, sessions)
+	// Nodes are encoded into memory under the lock and compressed (w) after
+	// it is released, so the lock is held only for the encoding.
+	var chunk bytes.Buffer
+	sw, err := tree.NewSnapshotWriter(&chunk, sessions)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -31,6 +35,10 @@ func (s *Server) SnapshotBody(w io.Writer) (nodes int64, digest uint64, err erro
 		if err != nil {
 			return 0, 0, err
 		}
+		if _, err := w.Write(chunk.Bytes()); err != nil {
+			return 0, 0, err
+		}
+		chunk.Reset()
 		if done {
 			return sw.Nodes(), sw.Digest(), nil
 		}

@@ -69,13 +69,26 @@ func (t *Tree) Digest() uint64 {
 // between calls may or may not be in the snapshot; replaying the log from
 // the zxid the snapshot started at repairs that.
 type SnapshotWriter struct {
-	w      *bufio.Writer
-	stack  []snapFrame
-	acls   map[string]uint64 // ACL list key -> index in the snapshot's table
-	nodes  int64
-	digest uint64
-	buf    []byte
-	done   bool
+	w        *bufio.Writer
+	stack    []snapFrame
+	acls     map[aclRef]uint64 // ACL list -> index in the snapshot's table
+	aclLists [][]acl.ACL
+	nodes    int64
+	digest   uint64
+	buf      []byte
+	done     bool
+}
+
+func sameACL(a, b []acl.ACL) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 type snapFrame struct {
@@ -86,7 +99,7 @@ type snapFrame struct {
 
 // NewSnapshotWriter starts a snapshot on w with the given sessions.
 func NewSnapshotWriter(w io.Writer, sessions []SnapshotSession) (*SnapshotWriter, error) {
-	sw := &SnapshotWriter{w: bufio.NewWriterSize(w, 1<<16), acls: make(map[string]uint64)}
+	sw := &SnapshotWriter{w: bufio.NewWriterSize(w, 1<<16), acls: make(map[aclRef]uint64)}
 	b := append([]byte(snapshotMagic), 1)
 	b = binary.AppendUvarint(b, uint64(len(sessions)))
 	for _, s := range sessions {
@@ -151,13 +164,17 @@ func (sw *SnapshotWriter) writeNode(t *Tree, path string, n *node) error {
 	b := sw.buf[:0]
 	b = binary.AppendUvarint(b, uint64(len(path)))
 	b = append(b, path...)
+	// A reference names one list for the whole snapshot: the table never
+	// reuses a reference while a node holds it, and the snapshot only ever
+	// sees nodes that hold theirs (a list released and re-created between
+	// chunks gets a new entry, which is harmless).
 	acls := t.acls.get(n.acl)
-	key := aclKey(acls)
-	if idx, ok := sw.acls[key]; ok {
+	if idx, ok := sw.acls[n.acl]; ok && sameACL(sw.aclLists[idx], acls) {
 		b = binary.AppendUvarint(b, idx)
 	} else {
-		idx = uint64(len(sw.acls))
-		sw.acls[key] = idx
+		idx = uint64(len(sw.aclLists))
+		sw.acls[n.acl] = idx
+		sw.aclLists = append(sw.aclLists, acls)
 		b = binary.AppendUvarint(b, idx)
 		b = binary.AppendUvarint(b, uint64(len(acls)))
 		for _, a := range acls {
