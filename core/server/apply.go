@@ -72,8 +72,22 @@ func (s *Server) afterApply(t *txn.Txn, res tree.Result, events []tree.Event, de
 			deliveries = deliveries[:0]
 		}
 		s.watchMu.Unlock()
+		s.parkMu.Lock()
+		if len(s.parkedByPath) > 0 {
+			for _, ev := range events {
+				s.wakeParked(ev.Path)
+			}
+		}
+		s.parkMu.Unlock()
 	}
 
+	if rr := recipeResultOf(t.Op); rr != nil {
+		s.finishRecipe(t, rr)
+		return deliveries
+	}
+	if e, ok := t.Op.(*txn.Error); ok && s.answerAwaitingError(t, e) {
+		return deliveries
+	}
 	if c := s.connFor(t.Session); c != nil {
 		if _, closing := t.Op.(*txn.CloseSession); closing {
 			s.finishClose(c, t)
@@ -82,6 +96,59 @@ func (s *Server) afterApply(t *txn.Txn, res tree.Result, events []tree.Event, de
 		}
 	}
 	return deliveries
+}
+
+// answerAwaitingError answers a re-run recipe call that failed before it
+// ran (its session is gone, say).
+func (s *Server) answerAwaitingError(t *txn.Txn, e *txn.Error) bool {
+	key := recipeKey{t.Session, t.Cxid}
+	s.parkMu.Lock()
+	r := s.awaiting[key]
+	delete(s.awaiting, key)
+	s.parkMu.Unlock()
+	if r == nil {
+		return false
+	}
+	if r.conn != nil && !r.conn.isClosed() {
+		r.conn.reply(r.Xid, t.Zxid, jute.Err(e.Code), nil)
+	}
+	return true
+}
+
+// finishRecipe answers a recipe call's txn, or parks the call. A first run
+// is the write at the head of its connection's queue; a re-run is in
+// awaiting, out of the queue, and its reply goes out of order (clients
+// match recipe replies by xid).
+func (s *Server) finishRecipe(t *txn.Txn, rr *txn.RecipeResult) {
+	key := recipeKey{t.Session, t.Cxid}
+	s.parkMu.Lock()
+	r := s.awaiting[key]
+	if r != nil {
+		if rr.Parked {
+			s.park(r, rr.Wait)
+			s.parkMu.Unlock()
+			return
+		}
+		delete(s.awaiting, key)
+		s.parkMu.Unlock()
+		if r.conn != nil && !r.conn.isClosed() {
+			r.conn.answerRecipe(r, t, rr)
+		}
+		return
+	}
+	s.parkMu.Unlock()
+	if c := s.connFor(t.Session); c != nil {
+		c.completeWrite(t.Cxid, func(r *Request) {
+			if rr.Parked {
+				s.parkMu.Lock()
+				s.awaiting[key] = r
+				s.park(r, rr.Wait)
+				s.parkMu.Unlock()
+				return
+			}
+			c.answerRecipe(r, t, rr)
+		})
+	}
 }
 
 // deliver sends one event to the watchers that may read the node, as

@@ -40,6 +40,7 @@ const (
 	opCloseSessionInternal    jute.OpCode = -1000 // a session expired
 	opDeleteContainerInternal jute.OpCode = -1001 // an empty container or expired TTL node
 	opNone                    jute.OpCode = -1002 // cons: no request yet ("NA")
+	opInstallBuiltinsInternal jute.OpCode = -1003 // install the builtin recipes
 )
 
 // Request is one client request on its way through the pipeline.
@@ -57,6 +58,11 @@ type Request struct {
 	received time.Time
 	// multiTypes are the ops of a multi as prep ran them (multiOpType).
 	multiTypes []jute.OpCode
+	// Recipe calls: when a waiting call must end (zero: when its session
+	// does), and whether this run is the one its deadline started.
+	deadline time.Time
+	timedOut bool
+	builtins []Builtin // opInstallBuiltinsInternal
 
 	// Storage for the commonest request and reply records, so serving a
 	// read takes one allocation, not three.
@@ -175,6 +181,7 @@ func (c *Conn) Closed() {
 	c.s.watchMu.Lock()
 	c.s.watches.RemoveWatcher(c.id)
 	c.s.watchMu.Unlock()
+	c.s.dropParked(c)
 	c.s.connMu.Lock()
 	delete(c.s.conns, c.id)
 	if sid != 0 && c.s.sessionConns[sid] == c {
@@ -283,7 +290,7 @@ func classify(op jute.OpCode) opKind {
 	switch op {
 	case jute.OpCreate, jute.OpCreate2, jute.OpCreateContainer, jute.OpCreateTTL,
 		jute.OpDelete, jute.OpSetData, jute.OpSetACL, jute.OpMulti,
-		jute.OpCloseSession, jute.OpReconfig:
+		jute.OpCloseSession, jute.OpReconfig, jute.OpRecipeCall:
 		return kindWrite
 	case jute.OpExists, jute.OpGetData, jute.OpGetACL, jute.OpGetChildren, jute.OpGetChildren2,
 		jute.OpGetAllChildrenNumber, jute.OpGetEphemerals, jute.OpMultiRead, jute.OpPing,
@@ -339,6 +346,21 @@ func (c *Conn) reply(xid int32, zxid int64, errc jute.Err, body jute.Record) {
 	if body != nil && errc == 0 {
 		body.Encode(e)
 	}
+	e.EndFrame(off)
+	c.sink.End()
+}
+
+// replyWithBody sends a reply whose body goes out even with an error code
+// (a failed recipe call's message).
+func (c *Conn) replyWithBody(xid int32, zxid int64, errc jute.Err, body jute.Record) {
+	c.sent.Add(1)
+	c.s.stats.packetsSent.Add(1)
+	c.lastZxid.Store(zxid)
+	e := c.sink.Begin()
+	off := e.BeginFrame()
+	h := jute.ReplyHeader{Xid: xid, Zxid: zxid, Err: errc}
+	h.Encode(e)
+	body.Encode(e)
 	e.EndFrame(off)
 	c.sink.End()
 }

@@ -26,6 +26,15 @@ func (s *Server) prep(r *Request) {
 		}
 		t.Zxid = s.nextZxid()
 		t.Op = s.prepCloseSession(s.view, r.Session, t)
+	case opInstallBuiltinsInternal:
+		t.Zxid = s.zxid + 1
+		op := s.prepInstallBuiltins(r, t)
+		if op == nil {
+			return
+		}
+		s.zxid++
+		t.Session = 0
+		t.Op = op
 	case opDeleteContainerInternal:
 		t.Zxid = s.zxid + 1
 		op := s.prepDeleteContainer(s.view, r.Path, t)
@@ -42,6 +51,10 @@ func (s *Server) prep(r *Request) {
 		}
 		if !s.sessions.Valid(r.Session) {
 			t.Op = &txn.Error{Code: int32(jute.ErrSessionExpired)}
+			break
+		}
+		if r.Op == jute.OpRecipeCall {
+			t.Op = s.prepRecipeCall(r, t)
 			break
 		}
 		t.Op = s.prepRequest(r, t)

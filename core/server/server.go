@@ -30,6 +30,7 @@ import (
 	"github.com/zkx-project/zkx/core/tree"
 	"github.com/zkx-project/zkx/core/txn"
 	"github.com/zkx-project/zkx/core/watch"
+	"github.com/zkx-project/zkx/host"
 )
 
 // Config configures a Server. Zero values take ZooKeeper's defaults.
@@ -53,8 +54,13 @@ type Config struct {
 	// Rand supplies session passwords.
 	Rand io.Reader
 	// Log persists txn batches before they are applied (nil: memory only).
-	Log    Log
-	Logger *slog.Logger
+	Log Log
+	// Runtimes run recipe modules, by kind (none: recipe calls fail).
+	Runtimes map[host.Kind]host.Runtime
+	// RecipeBudget bounds every recipe call (default host.DefaultBudget); a
+	// recipe may lower it, not raise it.
+	RecipeBudget host.Budget
+	Logger       *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -84,6 +90,11 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.RecipeBudget == (host.Budget{}) {
+		c.RecipeBudget = host.DefaultBudget
+	} else {
+		c.RecipeBudget = host.DefaultBudget.Min(c.RecipeBudget)
 	}
 }
 
@@ -133,6 +144,16 @@ type Server struct {
 	lastContainerCheck time.Time
 	stats              Stats
 	started            time.Time
+
+	// Recipes: compiled modules (prep only), calls waiting for a change
+	// (parked), calls of this server's clients whose reply is yet to come
+	// (awaiting), and calls woken by the last batch (reruns).
+	recipes      map[string]*compiledRecipe
+	parkMu       sync.Mutex
+	parked       map[*Request]*parkedCall
+	parkedByPath map[string]map[*Request]struct{}
+	awaiting     map[recipeKey]*Request
+	reruns       []*Request
 }
 
 // proposal is a txn on its way from prep to apply.
@@ -159,6 +180,10 @@ func NewWithTree(cfg Config, t *tree.Tree, sessions []session.Session) *Server {
 		conns:        make(map[watch.WatcherID]*Conn),
 		sessionConns: make(map[int64]*Conn),
 		started:      now,
+		recipes:      make(map[string]*compiledRecipe),
+		parked:       make(map[*Request]*parkedCall),
+		parkedByPath: make(map[string]map[*Request]struct{}),
+		awaiting:     make(map[recipeKey]*Request),
 	}
 	s.view = newPrepView(s)
 	s.stats.lat.reset()
@@ -214,6 +239,7 @@ func (s *Server) RunCommit(ctx context.Context) error {
 			return err
 		}
 		s.applyBatch(batch)
+		s.runReruns()
 	}
 }
 
@@ -221,6 +247,7 @@ func (s *Server) RunCommit(ctx context.Context) error {
 // Call it every tick (or more often).
 func (s *Server) Tick() {
 	now := s.cfg.Now()
+	s.expireParked(now)
 	for _, id := range s.sessions.Expire(now.UnixMilli()) {
 		s.log.Info("session expired", "session", hexID(id))
 		s.submit(&Request{Op: opCloseSessionInternal, Session: id})

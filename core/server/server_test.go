@@ -90,6 +90,7 @@ func (b *bed) step() {
 				b.t.Fatal(err)
 			}
 			b.s.applyBatch(batch)
+			b.s.runReruns()
 			progressed = true
 		}
 		if !progressed {

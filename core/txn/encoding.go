@@ -26,6 +26,8 @@ const formatVersion = 1
 //	bytes   = uvarint(len+1) data   (0 encodes nil)
 //	string  = uvarint(len) data
 //	acls    = uvarint(n) { perms:varint scheme:string id:string }
+//	recipe  = result:bytes code:varint message:string parked:u8
+//	          uvarint(n) { wait-path:string }
 func Marshal(b []byte, t *Txn) []byte {
 	b = append(b, formatVersion)
 	b = binary.AppendVarint(b, t.Zxid)
@@ -98,6 +100,17 @@ func marshalOp(b []byte, op Op) []byte {
 		b = binary.AppendVarint(b, int64(o.Code))
 	case *RecipeResult:
 		b = putBytes(b, o.Result)
+		b = binary.AppendVarint(b, int64(o.Code))
+		b = putString(b, o.Message)
+		if o.Parked {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+		b = binary.AppendUvarint(b, uint64(len(o.Wait)))
+		for _, p := range o.Wait {
+			b = putString(b, p)
+		}
 	case *SetSessionOwner:
 		b = binary.AppendVarint(b, o.Owner)
 	default:
@@ -270,7 +283,12 @@ func (r *reader) op(depth int) Op {
 	case TypeError:
 		return &Error{Code: r.int32()}
 	case TypeRecipeResult:
-		return &RecipeResult{Result: r.bytes()}
+		rr := &RecipeResult{Result: r.bytes(), Code: r.int32(), Message: r.string(), Parked: r.byte() == 1}
+		n := r.count()
+		for i := 0; i < n && r.err == nil; i++ {
+			rr.Wait = append(rr.Wait, r.string())
+		}
+		return rr
 	case TypeSetSessionOwner:
 		return &SetSessionOwner{Owner: r.varint()}
 	}

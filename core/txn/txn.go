@@ -123,9 +123,16 @@ type Error struct {
 	Code int32
 }
 
-// RecipeResult carries a recipe call's result bytes to the caller's server.
+// RecipeResult ends a recipe call's txn and tells the caller's server how
+// to answer: with Result, with error Code and Message (the call failed and
+// the txn holds no effects), or not yet (Parked: the call waits and runs
+// again when one of Wait's paths changes).
 type RecipeResult struct {
-	Result []byte
+	Result  []byte
+	Code    int32
+	Message string
+	Parked  bool
+	Wait    []string
 }
 
 // SetSessionOwner records that a session now talks to server Owner.

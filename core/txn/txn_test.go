@@ -21,6 +21,8 @@ func sampleTxns() []*Txn {
 		{Zxid: 9, Op: &CloseSession{Paths: []string{"/e1", "/e2"}}},
 		{Zxid: 10, Op: &Error{Code: -101}},
 		{Zxid: 11, Op: &RecipeResult{Result: []byte(`{"ok":true}`)}},
+		{Zxid: 13, Op: &RecipeResult{Code: -7001, Message: "lock.acquire: boom"}},
+		{Zxid: 14, Op: &Multi{Ops: []Op{&Create{Path: "/l/w-", ACL: []acl.ACL{}}, &RecipeResult{Parked: true, Wait: []string{"/l/a", "/l/b"}}}}},
 		{Zxid: 12, Op: &SetSessionOwner{Owner: 3}},
 	}
 }
