@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,13 +32,14 @@ type Client struct {
 	done   chan struct{} // closed when the session goroutine has cleaned up
 
 	mu        sync.Mutex
-	queue     []*call   // waiting to be written, oldest first
-	pending   callQueue // written; their replies come back in this order
-	authWait  callQueue // written auth packets; the server answers them out of band
-	conn      *conn     // the live connection, nil while disconnected
-	closing   bool      // Close has begun: no new requests
-	termCode  jute.Err  // why the session ended (SessionExpired, AuthFailed) ...
-	termErr   error     // ... or ErrClosed; both zero while alive
+	queue     []*call         // waiting to be written, oldest first
+	pending   callQueue       // written; their replies come back in this order
+	parked    map[int32]*call // recipe calls the server set aside (see matchReply)
+	authWait  callQueue       // written auth packets; the server answers them out of band
+	conn      *conn           // the live connection, nil while disconnected
+	closing   bool            // Close has begun: no new requests
+	termCode  jute.Err        // why the session ended (SessionExpired, AuthFailed) ...
+	termErr   error           // ... or ErrClosed; both zero while alive
 	termState int32
 	passwd    []byte
 	auths     []authInfo
@@ -277,6 +279,18 @@ func (c *Client) run(cn *conn) {
 	}
 }
 
+// drainParked empties the parked recipe calls, oldest first. The caller
+// holds c.mu.
+func (c *Client) drainParked() []*call {
+	out := make([]*call, 0, len(c.parked))
+	for _, cl := range c.parked {
+		out = append(out, cl)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].xid < out[j].xid })
+	c.parked = nil
+	return out
+}
+
 // lost cleans up after a failed connection: written requests fail with
 // ConnectionLoss, except recipe calls, which go back to the head of the
 // queue. It reports whether to reconnect.
@@ -288,6 +302,7 @@ func (c *Client) lost(cn *conn) bool {
 		return false
 	}
 	failed := append(c.pending.drain(), c.authWait.drain()...)
+	failed = append(failed, c.drainParked()...)
 	var requeue []*call
 	n := 0
 	for _, cl := range failed {
@@ -387,6 +402,7 @@ func (c *Client) finish() {
 	code, err, state := c.termCode, c.termErr, c.termState
 	calls := append(c.queue, c.pending.drain()...)
 	calls = append(calls, c.authWait.drain()...)
+	calls = append(calls, c.drainParked()...)
 	c.queue = nil
 	c.conn = nil
 	c.state.Store(state)

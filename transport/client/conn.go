@@ -161,17 +161,20 @@ func (c *Client) handleFrame(frame []byte) error {
 	}
 
 	c.mu.Lock()
-	cl := c.pending.pop()
+	cl := c.matchReply(h.Xid)
 	if cl == nil {
+		head := c.pending.pop()
+		if head != nil {
+			c.pending.pushFront(head)
+		}
 		c.mu.Unlock()
-		return protocolError("reply with xid %d but no request outstanding", h.Xid)
-	}
-	if cl.xid != h.Xid {
-		// Replies come in request order; anything else means the stream
-		// cannot be trusted. Like the Java client, drop the connection.
-		c.pending.pushFront(cl)
-		c.mu.Unlock()
-		return protocolError("reply with xid %d, expected %d (%s)", h.Xid, cl.xid, cl.op)
+		if head == nil {
+			return protocolError("reply with xid %d but no request outstanding", h.Xid)
+		}
+		// Replies come in request order (recipe calls aside); anything
+		// else means the stream cannot be trusted. Like the Java client,
+		// drop the connection.
+		return protocolError("reply with xid %d, expected %d (%s)", h.Xid, head.xid, head.op)
 	}
 	c.mu.Unlock()
 	if h.Zxid > 0 {
@@ -184,6 +187,42 @@ func (c *Client) handleFrame(frame []byte) error {
 	}
 	cl.complete()
 	return nil
+}
+
+// matchReply finds the call a reply with xid answers. Replies come in
+// request order, except that the server sets aside a recipe call that
+// waits (a lock not yet free, say) and answers it when it finishes, after
+// later requests: a reply that skips recipe calls at the head of the queue
+// files them as parked, and a parked call is answered by xid. The caller
+// holds c.mu.
+func (c *Client) matchReply(xid int32) *call {
+	if cl := c.parked[xid]; cl != nil {
+		delete(c.parked, xid)
+		return cl
+	}
+	var skipped []*call
+	for {
+		cl := c.pending.pop()
+		if cl == nil || (cl.xid != xid && cl.op != jute.OpRecipeCall) {
+			if cl != nil {
+				c.pending.pushFront(cl)
+			}
+			for i := len(skipped) - 1; i >= 0; i-- {
+				c.pending.pushFront(skipped[i])
+			}
+			return nil
+		}
+		if cl.xid == xid {
+			for _, p := range skipped {
+				if c.parked == nil {
+					c.parked = make(map[int32]*call)
+				}
+				c.parked[p.xid] = p
+			}
+			return cl
+		}
+		skipped = append(skipped, cl)
+	}
 }
 
 // pingFrame is a complete ping request: xid -2, opcode 11, no body.

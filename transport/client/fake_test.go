@@ -511,3 +511,48 @@ func TestLargeReply(t *testing.T) {
 		t.Fatalf("got %d bytes", len(data))
 	}
 }
+
+// TestParkedRecipeReplyOutOfOrder: the server sets aside a recipe call that
+// waits and answers later requests first; the call's reply, when it comes,
+// still reaches it, and a parked call is re-sent after a reconnect.
+func TestParkedRecipeReplyOutOfOrder(t *testing.T) {
+	f := newFakeServer(t)
+	c, fc := connectFake(t, f)
+	var result []byte
+	call := async(func() (err error) {
+		result, err = c.Call(testCtx(t), "lock", "acquire", nil)
+		return err
+	})
+	hc, _ := fc.expect(jute.OpRecipeCall)
+	get := async(func() error { _, _, err := c.Get(testCtx(t), "/x"); return err })
+	hg, _ := fc.expect(jute.OpGetData)
+	fc.reply(hg.Xid, 5, 0, &jute.GetDataResponse{Data: []byte("v")})
+	must(t, wait(t, get))
+	fc.reply(hc.Xid, 6, 0, &jute.BufferResponse{Data: []byte("granted")})
+	must(t, wait(t, call))
+	if string(result) != "granted" {
+		t.Fatalf("Call = %q", result)
+	}
+
+	// A parked call is re-sent if the connection drops while it waits.
+	call = async(func() (err error) {
+		result, err = c.Call(testCtx(t), "lock", "acquire", nil)
+		return err
+	})
+	hc, _ = fc.expect(jute.OpRecipeCall)
+	get = async(func() error { _, _, err := c.Get(testCtx(t), "/x"); return err })
+	hg, _ = fc.expect(jute.OpGetData)
+	fc.reply(hg.Xid, 7, 0, &jute.GetDataResponse{Data: []byte("v")})
+	must(t, wait(t, get))
+	fc.nc.Close()
+	fc = f.accept()
+	h2, _ := fc.expect(jute.OpRecipeCall)
+	if h2.Xid <= hc.Xid {
+		t.Fatalf("re-sent xid %d, was %d", h2.Xid, hc.Xid)
+	}
+	fc.reply(h2.Xid, 8, 0, &jute.BufferResponse{Data: []byte("granted again")})
+	must(t, wait(t, call))
+	if string(result) != "granted again" {
+		t.Fatalf("Call = %q", result)
+	}
+}
