@@ -87,12 +87,65 @@
 // Nothing forces a collection; --jcmd-gc additionally runs jcmd <pid>
 // GC.run on ZooKeeper and reports RSS after it in an extra column.
 //
+// # disk
+//
+// disk starts each server fresh, sets up the write workload (--keys nodes
+// of --value-size bytes), reads the server's txn log, makes exactly --txns
+// setData requests (a counted run of the load driver: --conns connections
+// with --outstanding requests in flight, no warmup), and reads the log
+// again while the sessions are still open, so that only those txns fall in
+// between. It prints, per server, the txns acknowledged, how far srvr's
+// Zxid advanced and how many txns the log gained (all three must agree;
+// the run fails if a request failed or the zxid advanced less), the bytes
+// the log's records grew by and that divided by the txns, the log files'
+// total size and the disk blocks allocated to them, and the snapshots; a
+// zkx/ZK row has the ratios.
+//
+// Both servers preallocate their logs, so file sizes mean little; what
+// counts is the bytes up to the end of the data. ZooKeeper's log files
+// (dataDir/version-2/log.<zxid>) are read by scanZKLog (logfiles.go), which
+// walks FileTxnLog's format (a 16-byte header, then checksum, length, txn
+// and 0x42 per record) to the first record of length 0 and checks every
+// record's Adler-32; zkx's segments by wal.InspectDir, which verifies
+// them as recovery does. zkx writes one record per batch of txns it
+// commits together, so its bytes per txn depend on the concurrency;
+// --conns 1 --outstanding 1 is its worst case.
+//
+// # restart
+//
+// restart populates each server as memory does (--nodes znodes of
+// --value-size bytes under /bench/pNNN/nNNNNNN), stops it with SIGTERM and
+// starts it again on the same data directory, on a new free port; it then
+// measures, from the moment the process was started, when srvr first
+// answers (ZooKeeper answers "not currently serving" while it loads), when
+// srvr answers with a Mode line, and when a new session first reads the
+// last leaf with getData. Probes start every --probe-interval, each limited
+// to --probe-timeout, without waiting for the ones before (a connection
+// accepted mid-load may hang rather than fail); the node count after the
+// restart must equal the one before. It also prints what each server
+// logged about loading its data (ZooKeeper: the snapshot read, txns
+// replayed, load time and the snapshot it takes before serving; zkx: the
+// "recovered" line) and, after populating, the size of each server's log
+// and snapshots.
+//
+// The two phases come apart: --populate-only populates, stops, keeps the
+// run directories and prints them; --zk-dir and --zkx-dir restart such a
+// directory (--restarts times) instead of populating one. The populate
+// phase leaves bench-tree.json in the run directory to say what it holds.
+// Repeated restarts do not see the same files: ZooKeeper writes a full
+// snapshot at every start before it serves, so from the second restart on
+// it loads that and replays almost nothing, and zkx starts a new log
+// segment after every recovery.
+//
 // # Extending
 //
 // The pieces are small so that later measurements reuse them: a workload is
-// a setup and a step (workload.go); a subcommand is an entry in subcommands
-// (main.go); a server kind knows how to check and run one server
-// (servers.go); launchServer, process.stop, freeLoopbackAddr, waitServing,
-// fourLetter, readProcStatus and waitRSSSettled (proc.go) start, wait for,
-// stop and measure servers; Histogram (histogram.go) records latencies.
+// a setup and a step (workload.go), run for a time or, with loadConfig.ops,
+// a count; a subcommand is an entry in subcommands (main.go); a server kind
+// knows how to check and run one server, measure its log and snapshots on
+// disk and read its startup log (servers.go, logfiles.go); launchServer,
+// server.start, server.stopProcess, process.stop, freeLoopbackAddr,
+// waitServing, fourLetter, readProcStatus and waitRSSSettled (servers.go,
+// proc.go) start, wait for, stop and measure servers; Histogram
+// (histogram.go) records latencies.
 package main

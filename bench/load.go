@@ -29,8 +29,13 @@ type loadConfig struct {
 	duration    time.Duration
 	seed        uint64
 	// drain is how long the driver waits, after the measured window, for
-	// requests still in flight before it gives up on them.
+	// requests still in flight before it gives up on them. In a counted
+	// run it is how long the run may go without any request completing.
 	drain time.Duration
+	// ops, when positive, makes the run a counted one: exactly ops
+	// requests, all measured, no warmup, duration ignored. Measurements of
+	// what a number of txns leaves behind (disk) need a count, not a time.
+	ops int
 }
 
 // loadFlags are the driver's flags, shared by load and compare.
@@ -39,6 +44,7 @@ type loadFlags struct {
 	warmup, duration, drain             time.Duration
 	seed                                uint64
 	syncClient                          bool
+	ops                                 int // a counted run (disk sets it; no flag)
 }
 
 func (f *loadFlags) register(fs *flag.FlagSet) {
@@ -57,7 +63,7 @@ func (f *loadFlags) config(servers []string, wl *workload) (loadConfig, error) {
 	cfg := loadConfig{
 		servers: servers, conns: f.conns, outstanding: f.outstanding, workload: wl,
 		valueSize: f.valueSize, keys: f.keys, warmup: f.warmup, duration: f.duration,
-		seed: f.seed, drain: f.drain,
+		seed: f.seed, drain: f.drain, ops: f.ops,
 	}
 	if f.syncClient {
 		cfg.conns, cfg.outstanding = 1, 1
@@ -69,13 +75,17 @@ func (f *loadFlags) config(servers []string, wl *workload) (loadConfig, error) {
 		return cfg, errors.New("--value-size must be in [0, 1 MiB]")
 	case cfg.keys < 1:
 		return cfg, errors.New("--keys must be at least 1")
-	case cfg.duration <= 0 || cfg.warmup < 0:
+	case cfg.ops == 0 && (cfg.duration <= 0 || cfg.warmup < 0):
 		return cfg, errors.New("--duration must be positive and --warmup not negative")
 	}
 	return cfg, nil
 }
 
 func (c loadConfig) describe() string {
+	if c.ops > 0 {
+		return fmt.Sprintf("conns=%d outstanding=%d value-size=%d keys=%d ops=%d seed=%d",
+			c.conns, c.outstanding, c.valueSize, c.keys, c.ops, c.seed)
+	}
 	return fmt.Sprintf("conns=%d outstanding=%d value-size=%d keys=%d warmup=%v duration=%v seed=%d",
 		c.conns, c.outstanding, c.valueSize, c.keys, c.warmup, c.duration, c.seed)
 }
@@ -85,6 +95,12 @@ type loadRun struct {
 	cfg     loadConfig
 	clients []*client.Client
 	keys    []string
+	// tickets is what is left of a counted run's requests; each worker
+	// takes one before every request.
+	tickets atomic.Int64
+	// completed counts requests that returned, so that a counted run can
+	// tell a stalled server from a slow one.
+	completed atomic.Int64
 }
 
 // connStats is what the workers of one connection record.
@@ -134,6 +150,9 @@ type loadResult struct {
 // machine was busy and the run's tail latencies say more about it than
 // about the server.
 func (r *loadResult) overran() bool {
+	if r.cfg.ops > 0 {
+		return false // a counted run has no planned window
+	}
 	return r.window > r.cfg.duration+r.cfg.duration/20+50*time.Millisecond
 }
 
@@ -151,19 +170,28 @@ const (
 	phaseStop
 )
 
-// runLoad connects, sets up the workload, runs it for warmup+duration and
-// returns what it measured. Only requests that start inside the measured
-// window count; requests that fail count as errors and not in latencies.
+// runLoad connects, sets up the workload, runs it for warmup+duration (or
+// for cfg.ops requests) and returns what it measured. Only requests that
+// start inside the measured window count; requests that fail count as
+// errors and not in latencies.
 func runLoad(ctx context.Context, cfg loadConfig, progress io.Writer) (*loadResult, error) {
+	run, err := startLoad(ctx, cfg, progress)
+	if err != nil {
+		return nil, err
+	}
+	defer run.close()
+	return run.drive(ctx, progress)
+}
+
+// startLoad connects cfg.conns clients and sets up the workload; drive then
+// runs it. Between the two the caller may look at the server as the
+// workload's setup left it (disk reads the log there).
+func startLoad(ctx context.Context, cfg loadConfig, progress io.Writer) (*loadRun, error) {
 	run := &loadRun{cfg: cfg}
-	defer func() {
-		for _, cl := range run.clients {
-			cl.Close()
-		}
-	}()
 	for range cfg.conns {
 		cl, err := client.Connect(ctx, cfg.servers, client.WithSessionTimeout(30*time.Second))
 		if err != nil {
+			run.close()
 			return nil, err
 		}
 		run.clients = append(run.clients, cl)
@@ -174,17 +202,38 @@ func runLoad(ctx context.Context, cfg loadConfig, progress io.Writer) (*loadResu
 	}
 	fmt.Fprintf(progress, "%s: setup\n", cfg.workload.name)
 	if err := cfg.workload.setup(ctx, run); err != nil {
+		run.close()
 		return nil, fmt.Errorf("%s setup: %w", cfg.workload.name, err)
 	}
+	return run, nil
+}
+
+// close ends the run's sessions.
+func (run *loadRun) close() {
+	for _, cl := range run.clients {
+		cl.Close()
+	}
+	run.clients = nil
+}
+
+// drive runs the workload once on a run that startLoad set up.
+func (run *loadRun) drive(ctx context.Context, progress io.Writer) (*loadResult, error) {
+	cfg := run.cfg
+	counted := cfg.ops > 0
+	run.tickets.Store(int64(cfg.ops))
 
 	// Workers get their own context so that the driver can give up on
 	// requests that never come back without cancelling the caller's.
 	wctx, cancelWorkers := context.WithCancel(ctx)
 	defer cancelWorkers()
 	var phase atomic.Int32
+	if counted {
+		phase.Store(phaseMeasure)
+	}
 	stats := make([]*connStats, cfg.conns)
 	var wg sync.WaitGroup
 	var lostCon atomic.Int32
+	start := time.Now()
 	for ci, cl := range run.clients {
 		st := &connStats{errMsg: map[string]uint64{}}
 		for _, k := range cfg.workload.kinds {
@@ -206,29 +255,40 @@ func runLoad(ctx context.Context, cfg loadConfig, progress io.Writer) (*loadResu
 			})
 		}
 	}
-	fmt.Fprintf(progress, "%s: warmup %v\n", cfg.workload.name, cfg.warmup)
-	if !sleepCtx(ctx, cfg.warmup) {
-		phase.Store(phaseStop)
-		cancelWorkers()
-		wg.Wait()
-		return nil, ctx.Err()
-	}
-	fmt.Fprintf(progress, "%s: measuring %v\n", cfg.workload.name, cfg.duration)
-	start := time.Now()
-	phase.Store(phaseMeasure)
-	interrupted := !sleepCtx(ctx, cfg.duration)
-	phase.Store(phaseStop)
-	window := time.Since(start)
-
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	stuck := false
-	select {
-	case <-done:
-	case <-time.After(cfg.drain):
-		stuck = true
-		cancelWorkers()
-		<-done
+
+	var window time.Duration
+	stuck, interrupted := false, false
+	if counted {
+		fmt.Fprintf(progress, "%s: %d requests\n", cfg.workload.name, cfg.ops)
+		stuck, interrupted = waitCounted(ctx, run, done, cfg.drain)
+		window = time.Since(start)
+		if stuck || interrupted {
+			cancelWorkers()
+			<-done
+		}
+	} else {
+		fmt.Fprintf(progress, "%s: warmup %v\n", cfg.workload.name, cfg.warmup)
+		if !sleepCtx(ctx, cfg.warmup) {
+			phase.Store(phaseStop)
+			cancelWorkers()
+			<-done
+			return nil, ctx.Err()
+		}
+		fmt.Fprintf(progress, "%s: measuring %v\n", cfg.workload.name, cfg.duration)
+		start = time.Now()
+		phase.Store(phaseMeasure)
+		interrupted = !sleepCtx(ctx, cfg.duration)
+		phase.Store(phaseStop)
+		window = time.Since(start)
+		select {
+		case <-done:
+		case <-time.After(cfg.drain):
+			stuck = true
+			cancelWorkers()
+			<-done
+		}
 	}
 	if interrupted {
 		return nil, ctx.Err()
@@ -251,6 +311,29 @@ func runLoad(ctx context.Context, cfg loadConfig, progress io.Writer) (*loadResu
 	return res, nil
 }
 
+// waitCounted waits for the workers of a counted run to finish. It gives
+// up (stuck) when no request has completed for stall, and reports whether
+// ctx ended first.
+func waitCounted(ctx context.Context, run *loadRun, done <-chan struct{}, stall time.Duration) (stuck, interrupted bool) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	last, lastAt := run.completed.Load(), time.Now()
+	for {
+		select {
+		case <-done:
+			return false, false
+		case <-ctx.Done():
+			return false, true
+		case <-tick.C:
+			if n := run.completed.Load(); n != last {
+				last, lastAt = n, time.Now()
+			} else if time.Since(lastAt) >= stall {
+				return true, false
+			}
+		}
+	}
+}
+
 // runWorker makes requests until the phase is phaseStop. It returns false
 // if it stopped because its session ended (nothing more can succeed on it).
 func runWorker(ctx context.Context, w *worker, phase *atomic.Int32, st *connStats) bool {
@@ -259,9 +342,13 @@ func runWorker(ctx context.Context, w *worker, phase *atomic.Int32, st *connStat
 		if p == phaseStop || ctx.Err() != nil {
 			return true
 		}
+		if w.run.cfg.ops > 0 && w.run.tickets.Add(-1) < 0 {
+			return true
+		}
 		start := time.Now()
 		kind, err := w.run.cfg.workload.step(ctx, w)
 		elapsed := time.Since(start)
+		w.run.completed.Add(1)
 		if err != nil {
 			if errors.Is(err, client.ErrSessionExpired) || errors.Is(err, client.ErrClosed) || errors.Is(err, client.ErrAuthFailed) {
 				if p == phaseMeasure {

@@ -11,9 +11,8 @@ import (
 	"syscall"
 )
 
-// subcommand is one thing the harness does. Later measurements (fsync
-// write throughput, restart time, lock handoffs, ensembles) add an entry
-// to subcommands.
+// subcommand is one thing the harness does. Later measurements (lock
+// handoffs, ensembles) add an entry to subcommands.
 type subcommand struct {
 	name    string
 	summary string
@@ -24,6 +23,8 @@ var subcommands = []subcommand{
 	{"load", "drive one workload against running servers", loadCommand},
 	{"compare", "start ZooKeeper and zkx in turn and run the same workloads against each", compareCommand},
 	{"memory", "start each server, load N znodes, report resident memory and load time", memoryCommand},
+	{"disk", "make N setData txns against each server, report the bytes its txn log used per txn", diskCommand},
+	{"restart", "populate each server with N znodes, restart it, time the first getData after start", restartCommand},
 }
 
 func main() {

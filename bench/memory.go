@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -37,12 +38,7 @@ type memoryResult struct {
 func memoryCommand(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("memory", flag.ContinueOnError)
 	var mc memoryConfig
-	fs.IntVar(&mc.nodes, "nodes", 1_000_000, "znodes to create (leaves; their parents come on top)")
-	fs.IntVar(&mc.valueSize, "value-size", 100, "bytes of data per znode (JSON-like text)")
-	fs.IntVar(&mc.fanout, "fanout", 1000, "children per parent: the tree is /bench/pNNN/nNNNNNN")
-	fs.IntVar(&mc.conns, "conns", 4, "connections used to load the tree")
-	fs.IntVar(&mc.outstanding, "outstanding", 128, "creates in flight per connection")
-	fs.Uint64Var(&mc.seed, "seed", 1, "PRNG seed for the values")
+	mc.registerTree(fs)
 	fs.DurationVar(&mc.settle, "settle", 5*time.Second, "after loading, RSS must make no new low for this long")
 	fs.DurationVar(&mc.settleMax, "settle-max", 2*time.Minute, "give up waiting for RSS to settle after this long")
 	fs.BoolVar(&mc.jcmdGC, "jcmd-gc", false, "then also run jcmd <pid> GC.run on ZooKeeper and report RSS after it (as an extra column)")
@@ -54,8 +50,8 @@ func memoryCommand(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if mc.nodes < 1 || mc.fanout < 1 || mc.conns < 1 || mc.outstanding < 1 || mc.valueSize < 0 {
-		return usageError{fs, "--nodes, --fanout, --conns and --outstanding must be at least 1, --value-size not negative"}
+	if err := mc.checkTree(); err != nil {
+		return usageError{fs, err.Error()}
 	}
 	kinds, err := so.kinds()
 	if err != nil {
@@ -98,6 +94,24 @@ func memoryCommand(ctx context.Context, args []string) error {
 	}
 	so.describe(os.Stdout, versions)
 	printMemoryTable(mc, results)
+	return nil
+}
+
+// registerTree registers the flags that say what tree loadTree builds;
+// memory and restart share them.
+func (mc *memoryConfig) registerTree(fs *flag.FlagSet) {
+	fs.IntVar(&mc.nodes, "nodes", 1_000_000, "znodes to create (leaves; their parents come on top)")
+	fs.IntVar(&mc.valueSize, "value-size", 100, "bytes of data per znode (JSON-like text)")
+	fs.IntVar(&mc.fanout, "fanout", 1000, "children per parent: the tree is /bench/pNNN/nNNNNNN")
+	fs.IntVar(&mc.conns, "conns", 4, "connections used to load the tree")
+	fs.IntVar(&mc.outstanding, "outstanding", 128, "creates in flight per connection")
+	fs.Uint64Var(&mc.seed, "seed", 1, "PRNG seed for the values")
+}
+
+func (mc *memoryConfig) checkTree() error {
+	if mc.nodes < 1 || mc.fanout < 1 || mc.conns < 1 || mc.outstanding < 1 || mc.valueSize < 0 {
+		return errors.New("--nodes, --fanout, --conns and --outstanding must be at least 1, --value-size not negative")
+	}
 	return nil
 }
 

@@ -26,6 +26,7 @@ type process struct {
 	name    string
 	cmd     *exec.Cmd
 	logPath string
+	started time.Time     // just before the process was started
 	exited  chan struct{} // closed when the process has exited
 	waitErr error         // valid once exited is closed
 }
@@ -51,10 +52,11 @@ func startProcess(name, dir, logPath string, argv []string) (*process, error) {
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	p := &process{name: name, cmd: cmd, logPath: logPath, started: started, exited: make(chan struct{})}
 	liveProcesses.Lock()
 	liveProcesses.m[p] = true
 	liveProcesses.Unlock()

@@ -26,6 +26,13 @@ type serverKind struct {
 	// argv is the command that runs the server for clients on addr with
 	// its data under dataDir. Its working directory is the run directory.
 	argv func(o *serverOptions, dir, dataDir, addr string) ([]string, error)
+	// logUsage reads what the txn log under dataDir takes on disk;
+	// snapshots lists the snapshot files.
+	logUsage  func(dataDir string) (logUsage, error)
+	snapshots func(dataDir string) (snapshotUsage, error)
+	// recoveryNotes picks out of a server log what the server said about
+	// loading its data at startup, as short "key value" notes.
+	recoveryNotes func(log string) []string
 }
 
 // serverOptions are the flags that say how to run the servers.
@@ -185,6 +192,9 @@ var zookeeperKind = &serverKind{
 			cfgPath)
 		return argv, nil
 	},
+	logUsage:      zookeeperLogUsage,
+	snapshots:     zookeeperSnapshots,
+	recoveryNotes: zookeeperRecoveryNotes,
 }
 
 var zkxKind = &serverKind{
@@ -211,6 +221,9 @@ var zkxKind = &serverKind{
 		argv := []string{o.zkxBin, "server", "--listen", addr, "--data-dir", dataDir, "--admin", "off"}
 		return append(argv, o.zkxArgs...), nil
 	},
+	logUsage:      zkxLogUsage,
+	snapshots:     zkxSnapshots,
+	recoveryNotes: zkxRecoveryNotes,
 }
 
 // zkxModule is the module the harness builds zkx from.
@@ -275,47 +288,59 @@ func launchServer(ctx context.Context, kind *serverKind, o *serverOptions) (*ser
 		return nil, err
 	}
 	s := &server{kind: kind, opts: o, dir: dir}
-	dataDir := filepath.Join(dir, "data")
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+	if err := os.MkdirAll(s.dataDir(), 0o755); err != nil {
 		s.remove()
 		return nil, err
 	}
-	// The port was free when picked but another process may take it
-	// before the server binds it; then try another.
+	if err := s.start(ctx, func(ctx context.Context) error {
+		return waitServing(ctx, s.addr, s.proc, startTimeout)
+	}); err != nil {
+		s.remove()
+		return nil, err
+	}
+	return s, nil
+}
+
+// start runs the server on a free loopback port with the data already in
+// its run directory, and calls ready to wait until it serves. If the
+// process exits before that, the port was most likely taken between
+// freeLoopbackAddr and the server's bind: then it tries another port.
+func (s *server) start(ctx context.Context, ready func(context.Context) error) error {
+	var err error
 	for attempt := 1; ; attempt++ {
 		if s.addr, err = freeLoopbackAddr(); err != nil {
-			s.remove()
-			return nil, err
+			return err
 		}
-		argv, err := kind.argv(o, dir, dataDir, s.addr)
+		argv, err := s.kind.argv(s.opts, s.dir, s.dataDir(), s.addr)
 		if err != nil {
-			s.remove()
-			return nil, err
+			return err
 		}
-		if o.serverCPUs != "" {
+		if s.opts.serverCPUs != "" {
 			// taskset execs the server, so the pid stays the server's.
-			argv = append([]string{"taskset", "-c", o.serverCPUs}, argv...)
+			argv = append([]string{"taskset", "-c", s.opts.serverCPUs}, argv...)
 		}
-		if s.proc, err = startProcess(kind.name, dir, filepath.Join(dir, "server.log"), argv); err != nil {
-			s.remove()
-			return nil, err
+		if s.proc, err = startProcess(s.kind.name, s.dir, filepath.Join(s.dir, "server.log"), argv); err != nil {
+			return err
 		}
-		err = waitServing(ctx, s.addr, s.proc, startTimeout)
+		err = ready(ctx)
 		if err == nil {
 			break
 		}
 		tail := s.proc.logTail()
 		_, _ = s.proc.stop(5 * time.Second)
 		if !errors.Is(err, errExitedEarly) || attempt == 3 {
-			s.remove()
-			return nil, fmt.Errorf("%s: %w\n%s", kind.name, err, tail)
+			return fmt.Errorf("%s: %w\n%s", s.kind.name, err, tail)
 		}
 	}
 	if ans, err := fourLetter(s.addr, "srvr"); err == nil {
 		s.version = srvrField(ans, "Zookeeper version")
 	}
-	return s, nil
+	return nil
 }
+
+// dataDir is where the server keeps its data: ZooKeeper's dataDir, zkx's
+// --data-dir (log segments and snapshots).
+func (s *server) dataDir() string { return filepath.Join(s.dir, "data") }
 
 // nodeCount is the server's node count as srvr reports it, or -1.
 func (s *server) nodeCount() int64 {
@@ -328,6 +353,20 @@ func (s *server) nodeCount() int64 {
 		return -1
 	}
 	return n
+}
+
+// zxid is the server's last zxid as srvr reports it.
+func (s *server) zxid() (int64, error) {
+	ans, err := fourLetter(s.addr, "srvr")
+	if err != nil {
+		return 0, err
+	}
+	field := srvrField(ans, "Zxid")
+	zxid, ok := parseHexZxid(strings.TrimPrefix(field, "0x"))
+	if !ok {
+		return 0, fmt.Errorf("%s: srvr has no Zxid (%q)", s.kind.name, field)
+	}
+	return zxid, nil
 }
 
 // checkAlive returns an error with the log's tail if the server died.
@@ -347,14 +386,21 @@ func (s *server) logContains(text string) bool {
 // stop stops the server gracefully and removes its run directory unless
 // --keep-data.
 func (s *server) stop() error {
-	took, err := s.proc.stop(20 * time.Second)
-	fmt.Fprintf(os.Stderr, "%s: stopped %v after SIGTERM\n", s.kind.name, took.Round(time.Millisecond))
+	_, err := s.stopProcess()
 	if s.opts.keepData {
 		fmt.Fprintf(os.Stderr, "%s: kept %s\n", s.kind.name, s.dir)
 	} else {
 		s.remove()
 	}
 	return err
+}
+
+// stopProcess stops the server gracefully (SIGTERM, then SIGKILL after
+// 20s) and keeps its run directory, so that it can start again on it.
+func (s *server) stopProcess() (time.Duration, error) {
+	took, err := s.proc.stop(20 * time.Second)
+	fmt.Fprintf(os.Stderr, "%s: stopped %v after SIGTERM\n", s.kind.name, took.Round(time.Millisecond))
+	return took, err
 }
 
 func (s *server) remove() { os.RemoveAll(s.dir) }
