@@ -224,6 +224,9 @@ func (l *Log) Sync() error {
 		if err := l.fsync(old); err != nil {
 			return err
 		}
+		if err := l.trimTail(old); err != nil {
+			return err
+		}
 		if err := old.f.Close(); err != nil {
 			return fmt.Errorf("wal: close %s: %w", old.name, err)
 		}
@@ -299,6 +302,20 @@ func (l *Log) roll(first int64) error {
 	return nil
 }
 
+// trimTail gives back the preallocated space past the end of a segment that
+// takes no more writes, once its records are durable. Losing the truncation
+// in a crash is harmless: recovery reads the zeros as the end of the records.
+func (l *Log) trimTail(seg *segment) error {
+	if seg.alloc <= seg.off {
+		return nil
+	}
+	if err := seg.f.Truncate(seg.off); err != nil {
+		return fmt.Errorf("wal: trim %s: %w", seg.name, err)
+	}
+	seg.alloc = seg.off
+	return nil
+}
+
 // maxBatchSlack is preallocated past SegmentSize so that the batch that
 // crosses the limit still lands in reserved space.
 const maxBatchSlack = 4 << 20
@@ -316,6 +333,9 @@ func (l *Log) Close() error {
 	defer l.mu.Unlock()
 	l.closed = true
 	if l.seg != nil {
+		if err == nil {
+			err = l.trimTail(l.seg)
+		}
 		if cerr := l.seg.f.Close(); err == nil {
 			err = cerr
 		}

@@ -254,6 +254,13 @@ records:
 		}
 		off += recordHeader + int64(length)
 	}
+	if isLast && cut == "" && off < size && count > 0 {
+		// The zeros a crash left in the preallocated tail: appends go to a
+		// new segment, so the space is given back.
+		if err := f.Truncate(off); err != nil {
+			log.Warn("could not trim the preallocated tail", "file", ref.name, "err", err)
+		}
+	}
 	if count == 0 && isLast {
 		// A segment with no records (a crash right after it was started):
 		// the next append starts the same segment again, so it goes.

@@ -394,3 +394,91 @@ func TestInspectDir(t *testing.T) {
 		t.Fatalf("%d segments, %d txns (%d seen), want %d", len(infos), txns, len(seen), n)
 	}
 }
+
+// Only the segment being appended to keeps its preallocated space: a
+// rolled-over segment, a cleanly closed one and the last segment of a
+// crashed server (after recovery) are cut to their records, so repeated
+// restarts neither fill the disk nor make recovery read megabytes of zeros.
+func TestFinishedSegmentsGiveBackPreallocation(t *testing.T) {
+	d := t.TempDir()
+	opts := Options{SegmentSize: 64 << 10, Logger: quiet}
+	l, _, err := Open(d, opts, Loader{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(5))
+	z := int64(1)
+	appendSome := func(l *Log, n int) {
+		for i := 0; i < n; i++ {
+			b := batchOf(z, 1+rng.Intn(8), rng)
+			if err := l.Append(b); err != nil {
+				t.Fatal(err)
+			}
+			z += int64(len(b))
+		}
+	}
+	sizes := func() map[string]int64 {
+		names, err := OSFS{}.List(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]int64{}
+		for _, n := range names {
+			if !strings.HasSuffix(n, ".wal") {
+				continue
+			}
+			f, err := OSFS{}.Open(join(d, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m[n], _ = f.Size()
+			f.Close()
+		}
+		return m
+	}
+	appendSome(l, 2000)
+	prealloc := opts.SegmentSize + maxBatchSlack
+	current := l.seg.name
+	full := 0
+	for n, s := range sizes() {
+		if n == current {
+			if s != prealloc {
+				t.Fatalf("current segment %s is %d bytes, want it preallocated to %d", n, s, prealloc)
+			}
+			continue
+		}
+		full++
+		if s > opts.SegmentSize+maxBatchSlack/2 || s < opts.SegmentSize {
+			t.Fatalf("rolled segment %s is %d bytes; want about %d (trimmed to its records)", n, s, opts.SegmentSize)
+		}
+	}
+	if full < 2 {
+		t.Fatalf("want several rolled segments, got %v", sizes())
+	}
+
+	// A crash: the current segment is left preallocated. Recovery trims it.
+	crashed := l.seg.name
+	l.seg.f.Close()
+	l2, rec, err := Open(d, opts, Loader{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.LastZxid != z-1 {
+		t.Fatalf("recovered to %#x, want %#x", rec.LastZxid, z-1)
+	}
+	if s := sizes()[crashed]; s >= prealloc {
+		t.Fatalf("after recovery the crashed segment is still %d bytes", s)
+	}
+	appendSome(l2, 10)
+	cur := l2.seg.name
+	if err := l2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s := sizes()[cur]; s >= prealloc/2 {
+		t.Fatalf("a cleanly closed segment is %d bytes; want it trimmed", s)
+	}
+	_, rec, err = Open(d, opts, Loader{})
+	if err != nil || rec.LastZxid != z-1 {
+		t.Fatalf("reopen: %v, last %#x want %#x", err, rec.LastZxid, z-1)
+	}
+}
