@@ -106,10 +106,11 @@ func Open(dir string, opts Options, ld Loader) (*Log, Recovered, error) {
 	last := rec.SnapshotZxid
 	for i := start; i < len(segs); i++ {
 		isLast := i == len(segs)-1
-		n, cut, err := readSegment(fs, dir, segs[i], isLast, func(t *txn.Txn) error {
+		_, cut, err := readSegment(fs, dir, segs[i], isLast, func(t *txn.Txn) error {
 			if t.Zxid <= rec.SnapshotZxid {
 				return nil
 			}
+			rec.Txns++
 			if t.Zxid <= last {
 				return fmt.Errorf("zxid %#x after %#x", t.Zxid, last)
 			}
@@ -125,7 +126,6 @@ func Open(dir string, opts Options, ld Loader) (*Log, Recovered, error) {
 		if err != nil {
 			return nil, rec, err
 		}
-		rec.Txns += n
 		if cut != "" {
 			rec.Truncated = cut
 		}

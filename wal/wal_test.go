@@ -482,3 +482,36 @@ func TestFinishedSegmentsGiveBackPreallocation(t *testing.T) {
 		t.Fatalf("reopen: %v, last %#x want %#x", err, rec.LastZxid, z-1)
 	}
 }
+
+// Recovered.Txns counts the txns replayed after the snapshot, not every
+// txn read from the segments that hold them.
+func TestRecoveredCountsReplayedTxns(t *testing.T) {
+	fs := NewMemFS()
+	m := &model{}
+	l, _, err := Open(dir, Options{FS: fs, Logger: quiet}, m.loader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(1))
+	b := batchOf(1, 10, rng)
+	if err := l.Append(b[:6]); err != nil {
+		t.Fatal(err)
+	}
+	for _, t := range b[:6] {
+		m.applied = append(m.applied, t.Zxid)
+	}
+	if _, err := l.WriteSnapshot(6, m.snapshotWriter()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append(b[6:]); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	_, rec, err := Open(dir, Options{FS: fs, Logger: quiet}, (&model{}).loader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.SnapshotZxid != 6 || rec.Txns != 4 || rec.LastZxid != 10 {
+		t.Fatalf("recovered %+v; want snapshot 6, 4 txns replayed, last 10", rec)
+	}
+}
