@@ -25,6 +25,7 @@ var subcommands = []subcommand{
 	{"memory", "start each server, load N znodes, report resident memory and load time", memoryCommand},
 	{"disk", "make N setData txns against each server, report the bytes its txn log used per txn", diskCommand},
 	{"restart", "populate each server with N znodes, restart it, time the first getData after start", restartCommand},
+	{"recipes", "lock handoffs (zkx lock recipe vs go-zookeeper zk.Lock), round trips, recipe call overhead", recipesCommand},
 }
 
 func main() {

@@ -19,6 +19,7 @@ var adminCommands = map[string]string{
 	"connections": "cons", "cons": "cons", "environment": "envi", "envi": "envi",
 	"watch_summary": "wchs", "wchs": "wchs", "watches": "wchc", "wchc": "wchc",
 	"watches_by_path": "wchp", "wchp": "wchp", "dump": "dump", "is_read_only": "isro", "isro": "isro",
+	"hash": "hash",
 }
 
 // startAdmin serves the admin endpoints: /commands/<name> answers a command

@@ -19,7 +19,7 @@ const Version = "3.8.0-zkx-0.1.0, built on 2026-11-22 00:00 UTC"
 var fourLetterWords = map[string]bool{
 	"ruok": true, "srvr": true, "stat": true, "mntr": true, "conf": true, "cons": true,
 	"envi": true, "wchs": true, "wchc": true, "wchp": true, "dump": true, "isro": true,
-	"srst": true, "crst": true, "dirs": true,
+	"srst": true, "crst": true, "dirs": true, "hash": true,
 }
 
 func isFourLetterWord(cmd string) bool { return fourLetterWords[cmd] }
@@ -164,6 +164,13 @@ func (n *Node) FourLetter(cmd string) string {
 		return "Connection stats reset.\n"
 	case "dirs":
 		fmt.Fprintf(&b, "datadir_size: %d\nlogdir_size: %d\n", dirSize(n.cfg.DataDir), dirSize(n.cfg.DataLogDir))
+	case "hash":
+		// ZooKeeper prints its digest history, one "zxid: digest" line
+		// each; zkx keeps no history, so this is the current one, the sum
+		// a snapshot records (so a replay of the log can be checked
+		// against a live tree).
+		zxid, digest := core.Digest()
+		fmt.Fprintf(&b, "%x: %d\n", uint64(zxid), digest)
 	default:
 		return "Unknown command: " + cmd + "\n"
 	}
@@ -216,6 +223,9 @@ func (n *Node) Metrics() []Metric {
 			Metric{"zkx_log_fsync_avg_us", st.AvgSync.Microseconds()},
 			Metric{"zkx_log_fsync_max_us", st.MaxSync.Microseconds()},
 		)
+	}
+	if len(n.core.Config().Runtimes) > 0 {
+		ms2 = append(ms2, Metric{"zkx_recipe_parked", n.core.ParkedCalls()})
 	}
 	return ms2
 }

@@ -49,6 +49,10 @@ type NodeConfig struct {
 	PurgeInterval   time.Duration
 	Server          server.Config
 	Logger          *slog.Logger
+	// Builtins are installed (or upgraded) before the first client is
+	// served; see server.InstallBuiltins. The node closes the recipe
+	// runtimes of Server when it stops.
+	Builtins []server.Builtin
 }
 
 // Node is one running zkx server: pipeline, ticker and client listener.
@@ -116,6 +120,14 @@ func StartNode(cfg NodeConfig, core *server.Server) (*Node, error) {
 			n.fail(err)
 		}
 	}()
+	if len(cfg.Builtins) > 0 {
+		// Prepped before any client request: none can miss a builtin.
+		core.InstallBuiltins(cfg.Builtins)
+	}
+	if len(cfg.Server.Runtimes) > 0 {
+		n.wg.Add(1)
+		go func() { defer n.wg.Done(); core.WarmRecipes() }()
+	}
 	go func() { defer n.wg.Done(); n.tickLoop(ctx) }()
 	go func() { defer n.wg.Done(); n.acceptLoop() }()
 	if cfg.AdminAddr != "" {
@@ -205,6 +217,11 @@ func (n *Node) Stop() {
 		n.connWG.Wait()
 		n.cancel()
 		n.wg.Wait()
+		for _, rt := range n.cfg.Server.Runtimes {
+			if err := rt.Close(); err != nil {
+				n.log.Warn("closing a recipe runtime", "kind", rt.Kind(), "err", err)
+			}
+		}
 		if n.snaps != nil {
 			n.snaps.wait()
 			if err := n.cfg.WAL.Close(); err != nil {

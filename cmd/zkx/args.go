@@ -40,21 +40,21 @@ func commandArgs(c *cli.Context, min, max int) ([]string, error) {
 				}
 			case !hasValue:
 				if i+1 == len(raw) {
-					return nil, usageErrorf(c, "zkx %s: flag needs an argument: -%s", c.Command.Name, name)
+					return nil, usageErrorf(c, "zkx %s: flag needs an argument: -%s", commandName(c.Command), name)
 				}
 				i++
 				v = raw[i]
 			}
 			if err := c.Set(name, v); err != nil {
-				return nil, usageErrorf(c, "zkx %s: invalid value %q for flag -%s: %v", c.Command.Name, v, name, err)
+				return nil, usageErrorf(c, "zkx %s: invalid value %q for flag -%s: %v", commandName(c.Command), v, name, err)
 			}
 		}
 	}
 	switch {
 	case len(args) < min:
-		return nil, usageErrorf(c, "zkx %s: missing arguments", c.Command.Name)
+		return nil, usageErrorf(c, "zkx %s: missing arguments", commandName(c.Command))
 	case len(args) > max:
-		return nil, usageErrorf(c, "zkx %s: too many arguments", c.Command.Name)
+		return nil, usageErrorf(c, "zkx %s: too many arguments", commandName(c.Command))
 	}
 	return args, nil
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/zkx-project/zkx/host"
 )
 
 // PeerConfig is one server.N line of an ensemble.
@@ -48,9 +50,15 @@ type FileConfig struct {
 	MaxBuffer              int
 	ForceSync              bool
 	SnapCount              int
+	PreAllocSize           int64 // bytes (preAllocSize is in KiB) a log segment preallocates and rolls at; 0: wal's default
 	ReadOnlyMode           bool
 	MyID                   int64
-	Extra                  map[string]string
+	// Recipes turns server-side recipes on (zkx.recipes, default true);
+	// RecipeBudget lowers the per-call limits (zkx.recipe.timeMs, .maxOps,
+	// .maxBytes, .wasmMemoryMiB, .jsStackDepth; zero: host.DefaultBudget).
+	Recipes      bool
+	RecipeBudget host.Budget
+	Extra        map[string]string
 }
 
 // defaultFileConfig is what zkx uses with no zoo.cfg: a standalone node on
@@ -65,6 +73,7 @@ func defaultFileConfig() *FileConfig {
 		SnapRetainCount: 3,
 		ForceSync:       true,
 		SnapCount:       100000,
+		Recipes:         true,
 		Extra:           map[string]string{},
 	}
 }
@@ -180,8 +189,27 @@ func ParseConfig(r io.Reader) (*FileConfig, error) {
 			cfg.ForceSync = value != "no"
 		case key == "snapCount" || key == "zookeeper.snapCount":
 			cfg.SnapCount, err = intVal()
+		case key == "preAllocSize" || key == "zookeeper.preAllocSize":
+			v, err = intVal()
+			if err == nil && v <= 0 {
+				err = fmt.Errorf("line %d: %s must be positive, not %d", line, key, v)
+			}
+			cfg.PreAllocSize = int64(v) << 10
 		case key == "readonlymode.enabled":
 			cfg.ReadOnlyMode = value == "true"
+		case key == "zkx.recipes":
+			cfg.Recipes = value != "false" && value != "no" && value != "off"
+		case key == "zkx.recipe.timeMs":
+			v, err = positive(key, value, line)
+			cfg.RecipeBudget.Time = time.Duration(v) * time.Millisecond
+		case key == "zkx.recipe.maxOps":
+			cfg.RecipeBudget.Ops, err = positive(key, value, line)
+		case key == "zkx.recipe.maxBytes":
+			cfg.RecipeBudget.Bytes, err = positive(key, value, line)
+		case key == "zkx.recipe.wasmMemoryMiB":
+			cfg.RecipeBudget.MemoryMiB, err = positive(key, value, line)
+		case key == "zkx.recipe.jsStackDepth":
+			cfg.RecipeBudget.Stack, err = positive(key, value, line)
 		case strings.HasPrefix(key, "server."):
 			var p PeerConfig
 			p, err = parsePeer(key, value)
@@ -215,6 +243,14 @@ func ParseConfig(r io.Reader) (*FileConfig, error) {
 		return nil, fmt.Errorf("dataDir is not set")
 	}
 	return cfg, nil
+}
+
+func positive(key, value string, line int) (int, error) {
+	v, err := strconv.Atoi(value)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("line %d: %s: %q is not a positive number", line, key, value)
+	}
+	return v, nil
 }
 
 func splitProperty(text string) (key, value string, ok bool) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -25,7 +26,16 @@ func (e *usageError) Error() string {
 	if e.cmd == nil {
 		return e.msg + "\nRun 'zkx --help' for usage."
 	}
-	return fmt.Sprintf("%s\nUsage: %s\nRun 'zkx %s --help' for details.", e.msg, e.cmd.UsageText, e.cmd.Name)
+	return fmt.Sprintf("%s\nUsage: %s\nRun 'zkx %s --help' for details.", e.msg, e.cmd.UsageText, commandName(e.cmd))
+}
+
+// commandName is what follows "zkx" to call cmd: "ls", or "wal dump" for a
+// subcommand.
+func commandName(cmd *cli.Command) string {
+	if name, ok := strings.CutPrefix(cmd.HelpName, "zkx "); ok {
+		return name
+	}
+	return cmd.Name
 }
 
 func (e *usageError) ExitCode() int { return exitUsage }
@@ -39,7 +49,7 @@ func onUsageError(c *cli.Context, err error, isSubcommand bool) error {
 	if !isSubcommand {
 		return &usageError{msg: "zkx: " + err.Error()}
 	}
-	return usageErrorf(c, "zkx %s: %v", c.Command.Name, err)
+	return usageErrorf(c, "zkx %s: %v", commandName(c.Command), err)
 }
 
 // errHelpShown ends a command whose trailing --help printed its help.

@@ -1,5 +1,6 @@
 // Command zkx is the zkx server and its command-line client: `zkx server`
-// runs a node; the znode commands (ls, create, get, set, ...) talk to one.
+// runs a node; the znode commands (ls, create, get, set, ...) talk to one;
+// wal dump, snapshot dump and purge work on a node's data directory.
 package main
 
 import (
@@ -33,9 +34,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Name:  "zkx",
 		Usage: "a ZooKeeper-compatible coordination service",
 		UsageText: "zkx server [options]\n" +
-			"zkx [--server HOST:PORT[,HOST:PORT...]] [--auth SCHEME:AUTH] [--timeout DURATION] COMMAND [options] ARGS...",
+			"zkx [--server HOST:PORT[,HOST:PORT...]] [--auth SCHEME:AUTH] [--timeout DURATION] COMMAND [options] ARGS...\n" +
+			"zkx wal dump|snapshot dump|purge [options] DIR|FILE",
 		Description: "zkx speaks ZooKeeper 3.8's client protocol: existing ZooKeeper clients connect unchanged.\n" +
-			"Run `zkx server` to start a node, then use the znode commands below against it.\n" + znodeExamples,
+			"Run `zkx server` to start a node, then use the znode commands below against it.\n" +
+			"wal dump, snapshot dump and purge work on a node's data directory, running or not.\n" + znodeExamples,
 		Flags:           znodeFlags(),
 		Commands:        []*cli.Command{serverCommand()},
 		HideHelpCommand: true,
@@ -50,6 +53,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Action:                    runNoCommand,
 	}
 	app.Commands = append(app.Commands, znodeCommands()...)
+	app.Commands = append(app.Commands, dataDirCommands()...)
+	app.Commands = append(app.Commands, recipeCommand())
 	return app
 }
 

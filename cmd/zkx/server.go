@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/zkx-project/zkx/core/server"
+	"github.com/zkx-project/zkx/host"
 	"github.com/zkx-project/zkx/transport"
 	"github.com/zkx-project/zkx/wal"
 )
@@ -23,8 +24,11 @@ func serverCommand() *cli.Command {
 		Usage: "run a zkx node (standalone on 127.0.0.1:2181 with data in ./zkx-data by default)",
 		Description: "With no arguments zkx runs a standalone node: clients connect to 127.0.0.1:2181 and data\n" +
 			"lives in ./zkx-data. --config reads a ZooKeeper zoo.cfg (tickTime, dataDir, clientPort,\n" +
-			"clientPortAddress, min/maxSessionTimeout, 4lw.commands.whitelist, server.N=..., ...);\n" +
-			"flags override the file. SIGINT or SIGTERM stops the node gracefully.",
+			"clientPortAddress, min/maxSessionTimeout, 4lw.commands.whitelist, forceSync, snapCount,\n" +
+			"preAllocSize, autopurge.*, server.N=..., ...) and zkx's own keys (zkx.recipes=false turns\n" +
+			"server-side recipes off; zkx.recipe.timeMs, .maxOps, .maxBytes, .wasmMemoryMiB,\n" +
+			".jsStackDepth lower their limits); flags override the file.\n" +
+			"SIGINT or SIGTERM stops the node gracefully.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "ZooKeeper-format `zoo.cfg` to read"},
 			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Usage: "client port listen address `HOST:PORT`"},
@@ -102,7 +106,7 @@ func runServer(c *cli.Context) error {
 	if !cfg.ForceSync {
 		logger.Warn("forceSync=no: writes are acknowledged before they are on disk; a crash can lose them")
 	}
-	rec, err := transport.Recover(logDir, wal.Options{SnapDir: cfg.DataDir, NoSync: !cfg.ForceSync, Logger: logger})
+	rec, err := transport.Recover(logDir, wal.Options{SnapDir: cfg.DataDir, NoSync: !cfg.ForceSync, SegmentSize: cfg.PreAllocSize, Logger: logger})
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("recovery failed: %v", err), 1)
 	}
@@ -111,6 +115,12 @@ func runServer(c *cli.Context) error {
 		"sessions", len(rec.Sessions), "took", rec.Took.Round(time.Millisecond).String())
 	if rec.Info.Truncated != "" {
 		logger.Warn("a torn write at the end of the log was cut off", "where", rec.Info.Truncated)
+	}
+	var runtimes map[host.Kind]host.Runtime
+	var builtins []server.Builtin
+	if cfg.Recipes {
+		runtimes = transport.RecipeRuntimes(cfg.RecipeBudget)
+		builtins = transport.BuiltinRecipes()
 	}
 	core := server.NewWithTree(server.Config{
 		ServerID:               cfg.MyID,
@@ -123,6 +133,8 @@ func runServer(c *cli.Context) error {
 		ContainerMaxNeverUsed:  cfg.ContainerMaxNeverUsed,
 		Log:                    rec.Log,
 		Logger:                 logger,
+		Runtimes:               runtimes,
+		RecipeBudget:           cfg.RecipeBudget,
 	}, rec.Tree, rec.Sessions)
 	node, err := transport.StartNode(transport.NodeConfig{
 		ClientAddr:          addr,
@@ -137,6 +149,7 @@ func runServer(c *cli.Context) error {
 		PurgeInterval:       cfg.PurgeInterval,
 		Server:              core.Config(),
 		Logger:              logger,
+		Builtins:            builtins,
 	}, core)
 	if err != nil {
 		return cli.Exit(err.Error(), 1)

@@ -35,6 +35,11 @@ func withSession(c *cli.Context, fn func(s *session) error) error {
 		return &usageError{msg: fmt.Sprintf("zkx: --server %q: %v", c.String("server"), err)}
 	}
 	timeout := c.Duration("timeout")
+	if lineage := c.Lineage(); c.Command != nil && c.Command.Name == "call" && len(lineage) > 1 {
+		// recipe call has a --timeout of its own (how long to wait); the
+		// global one is its parent's.
+		timeout = lineage[1].Duration("timeout")
+	}
 	if timeout <= 0 {
 		return &usageError{msg: fmt.Sprintf("zkx: --timeout must be positive, not %v", timeout)}
 	}

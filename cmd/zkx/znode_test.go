@@ -633,7 +633,7 @@ func TestHelp(t *testing.T) {
 	if r.code != 0 || r.stderr != "" {
 		t.Fatalf("--help: %+v", r)
 	}
-	for _, cmd := range []string{"server", "ls", "create", "get", "set", "stat", "delete", "deleteall, rmr", "getAcl, getacl", "setAcl, setacl", "--server", "--auth", "--timeout", "ZKX_SERVER", "Examples:"} {
+	for _, cmd := range []string{"server", "ls", "create", "get", "set", "stat", "delete", "deleteall, rmr", "getAcl, getacl", "setAcl, setacl", "wal", "snapshot", "purge", "--server", "--auth", "--timeout", "ZKX_SERVER", "Examples:"} {
 		if !strings.Contains(r.stdout, cmd) {
 			t.Errorf("zkx --help does not mention %q", cmd)
 		}
@@ -642,6 +642,12 @@ func TestHelp(t *testing.T) {
 		r := zkxRun(cmd, "--help")
 		if r.code != 0 || r.stderr != "" || !strings.Contains(r.stdout, "Example:\n") || !strings.Contains(r.stdout, "USAGE:\n   zkx ") {
 			t.Errorf("zkx %s --help: %+v", cmd, r)
+		}
+	}
+	for _, cmd := range [][]string{{"wal"}, {"wal", "dump"}, {"snapshot"}, {"snapshot", "dump"}, {"purge"}} {
+		r := zkxRun(append(cmd, "--help")...)
+		if r.code != 0 || r.stderr != "" || !strings.Contains(r.stdout, "Example:\n") || !strings.Contains(r.stdout, "USAGE:\n   zkx "+cmd[0]) {
+			t.Errorf("zkx %s --help: %+v", strings.Join(cmd, " "), r)
 		}
 	}
 	// zkCli users put options last; so may --help go.

@@ -72,13 +72,6 @@ func (s *Server) afterApply(t *txn.Txn, res tree.Result, events []tree.Event, de
 			deliveries = deliveries[:0]
 		}
 		s.watchMu.Unlock()
-		s.parkMu.Lock()
-		if len(s.parkedByPath) > 0 {
-			for _, ev := range events {
-				s.wakeParked(ev.Path)
-			}
-		}
-		s.parkMu.Unlock()
 	}
 
 	if rr := recipeResultOf(t.Op); rr != nil {
@@ -101,54 +94,60 @@ func (s *Server) afterApply(t *txn.Txn, res tree.Result, events []tree.Event, de
 // answerAwaitingError answers a re-run recipe call that failed before it
 // ran (its session is gone, say).
 func (s *Server) answerAwaitingError(t *txn.Txn, e *txn.Error) bool {
-	key := recipeKey{t.Session, t.Cxid}
-	s.parkMu.Lock()
-	r := s.awaiting[key]
-	delete(s.awaiting, key)
-	s.parkMu.Unlock()
-	if r == nil {
-		return false
-	}
-	if r.conn != nil && !r.conn.isClosed() {
-		r.conn.reply(r.Xid, t.Zxid, jute.Err(e.Code), nil)
-	}
-	return true
+	return s.finishAwaited(t, func(c *Conn, r *Request) {
+		c.reply(r.Xid, t.Zxid, jute.Err(e.Code), nil)
+	}, true)
 }
 
-// finishRecipe answers a recipe call's txn, or parks the call. A first run
-// is the write at the head of its connection's queue; a re-run is in
-// awaiting, out of the queue, and its reply goes out of order (clients
-// match recipe replies by xid).
+// finishRecipe answers a recipe call's txn. A call that never waited is
+// the write at the head of its connection's queue; one that waited is in
+// awaiting, and its reply goes out of order (clients match recipe replies
+// by xid).
 func (s *Server) finishRecipe(t *txn.Txn, rr *txn.RecipeResult) {
+	answer := func(c *Conn, r *Request) { c.answerRecipe(r, t, rr) }
+	if s.finishAwaited(t, answer, !rr.Parked) {
+		return
+	}
+	if c := s.connFor(t.Session); c != nil {
+		c.completeWrite(t.Cxid, func(r *Request) { answer(c, r) })
+	}
+}
+
+// finishAwaited applies a txn of a call that has waited: the first of its
+// txns takes the call out of its connection's queue (so the session's
+// later requests go on), and the final one sends the reply. It reports
+// false if the call never waited.
+func (s *Server) finishAwaited(t *txn.Txn, answer func(*Conn, *Request), final bool) bool {
 	key := recipeKey{t.Session, t.Cxid}
 	s.parkMu.Lock()
 	r := s.awaiting[key]
-	if r != nil {
-		if rr.Parked {
-			s.park(r, rr.Wait)
-			s.parkMu.Unlock()
-			return
-		}
-		delete(s.awaiting, key)
+	if r == nil {
 		s.parkMu.Unlock()
-		if r.conn != nil && !r.conn.isClosed() {
-			r.conn.answerRecipe(r, t, rr)
-		}
-		return
+		return false
 	}
+	r.inflight--
+	if r.inflight == 0 && (final || r.dropped) {
+		delete(s.awaiting, key)
+	}
+	first, dropped := !r.popped, r.dropped
+	r.popped = true
 	s.parkMu.Unlock()
-	if c := s.connFor(t.Session); c != nil {
-		c.completeWrite(t.Cxid, func(r *Request) {
-			if rr.Parked {
-				s.parkMu.Lock()
-				s.awaiting[key] = r
-				s.park(r, rr.Wait)
-				s.parkMu.Unlock()
-				return
-			}
-			c.answerRecipe(r, t, rr)
-		})
+	c := r.conn
+	if c == nil {
+		return true
 	}
+	if first {
+		c.completeWrite(t.Cxid, func(r *Request) {
+			if final && !dropped {
+				answer(c, r)
+			}
+		})
+		return true
+	}
+	if final && !dropped && !c.isClosed() {
+		answer(c, r)
+	}
+	return true
 }
 
 // deliver sends one event to the watchers that may read the node, as

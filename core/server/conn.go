@@ -62,6 +62,12 @@ type Request struct {
 	// does), and whether this run is the one its deadline started.
 	deadline time.Time
 	timedOut bool
+	// A call that waited: it has left its connection's queue (popped), it
+	// has this many txns between prep and apply (inflight), and its
+	// connection closed (dropped). Guarded by the server's parkMu.
+	popped   bool
+	inflight int
+	dropped  bool
 	builtins []Builtin // opInstallBuiltinsInternal
 
 	// Storage for the commonest request and reply records, so serving a
@@ -250,6 +256,10 @@ func (c *Conn) Handle(frame []byte) error {
 			r.err = jute.ErrMarshallingError
 		}
 		r.Body = rec
+	}
+	if hdr.Type == jute.OpRecipeCall && r.err == 0 {
+		// Compiling is slow; do it here, holding up this session only.
+		c.s.precompile(r)
 	}
 	c.mu.Lock()
 	r.Auth = c.auth

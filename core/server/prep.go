@@ -59,7 +59,19 @@ func (s *Server) prep(r *Request) {
 		}
 		t.Op = s.prepRequest(r, t)
 	}
-	s.commitQ <- &proposal{txn: t}
+	var wait []string
+	if r.Op == jute.OpRecipeCall {
+		wait = s.notePrepped(r, t)
+	}
+	s.outbox = append(s.outbox, &proposal{txn: t})
+	// Calls waiting on what this txn changes run again right after it, in
+	// prep: they see the change in the prep view, and their txns follow it
+	// into the log, usually in the same group commit (a lock's release and
+	// the next holder's grant cost one fsync).
+	s.wakeFor(t.Op)
+	if wait != nil {
+		s.park(r, wait)
+	}
 }
 
 func (s *Server) nextZxid() int64 {

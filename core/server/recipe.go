@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -50,6 +51,7 @@ type manifest struct {
 	Version   int64     `json:"version"`
 	Functions []string  `json:"functions"`
 	BudgetMs  int       `json:"budget_ms,omitempty"`
+	Builtin   bool      `json:"builtin,omitempty"` // installed by the server, not uploaded
 }
 
 // compiledRecipe is a module compiled from one version of a recipe,
@@ -146,7 +148,9 @@ func hasFunction(fns []string, fn string) bool {
 }
 
 // loadRecipe returns the compiled module of the recipe as the view holds
-// it, compiling it on first use of each version.
+// it. Modules are compiled by content (see modules); the connection that
+// sent the call has normally compiled it already (precompile), so prep
+// does not stall on a compiler.
 func (s *Server) loadRecipe(v view, name string) (*compiledRecipe, jute.Err, string) {
 	if !validRecipeName(name) {
 		return nil, jute.ErrRecipeNotFound, fmt.Sprintf("no recipe named %q", name)
@@ -163,19 +167,16 @@ func (s *Server) loadRecipe(v view, name string) (*compiledRecipe, jute.Err, str
 	if err := json.Unmarshal(rec.data, &man); err != nil {
 		return nil, jute.ErrRecipeInvalid, fmt.Sprintf("recipe %s: bad manifest: %v", name, err)
 	}
-	var compressed bytes.Buffer
-	for i := 0; i < man.Chunks; i++ {
-		c := v.get(fmt.Sprintf("%s/%s%05d", path, chunkPrefix, i))
-		if c == nil {
-			return nil, jute.ErrRecipeInvalid, fmt.Sprintf("recipe %s: chunk %d missing", name, i)
-		}
-		compressed.Write(c.data)
-	}
-	module, err := decompressModule(compressed.Bytes())
+	mod, err := s.modules.get(man.SHA256)
 	if err != nil {
-		return nil, jute.ErrRecipeInvalid, fmt.Sprintf("recipe %s: %v", name, err)
+		err = fmt.Errorf("recipe %s %v", name, err)
+	} else if mod == nil {
+		module, errc, msg := readModule(viewData(v), name, man)
+		if errc != 0 {
+			return nil, errc, msg
+		}
+		mod, err = s.compile(name, module)
 	}
-	mod, err := s.compile(name, module)
 	if err != nil {
 		return nil, jute.ErrRecipeInvalid, err.Error()
 	}
@@ -183,12 +184,190 @@ func (s *Server) loadRecipe(v view, name string) (*compiledRecipe, jute.Err, str
 	if man.BudgetMs > 0 {
 		budget = budget.Min(host.Budget{Time: time.Duration(man.BudgetMs) * time.Millisecond})
 	}
-	if old := s.recipes[name]; old != nil {
-		old.mod.Close()
-	}
 	cr := &compiledRecipe{mzxid: rec.stat.Mzxid, mod: mod, man: man, budget: budget}
 	s.recipes[name] = cr
+	s.modules.prune(s.recipes)
 	return cr, 0, ""
+}
+
+// viewData and treeData read a node's data from prep's view or from the
+// committed tree.
+func viewData(v view) func(string) ([]byte, bool) {
+	return func(path string) ([]byte, bool) {
+		if r := v.get(path); r != nil {
+			return r.data, true
+		}
+		return nil, false
+	}
+}
+
+func treeData(t *tree.Tree) func(string) ([]byte, bool) {
+	return func(path string) ([]byte, bool) {
+		data, _, _, ok := t.Node(path)
+		return data, ok
+	}
+}
+
+// readModule reads and decompresses a stored recipe's module.
+func readModule(get func(string) ([]byte, bool), name string, man manifest) ([]byte, jute.Err, string) {
+	var compressed bytes.Buffer
+	for i := 0; i < man.Chunks; i++ {
+		data, ok := get(fmt.Sprintf("%s/%s/%s%05d", RecipesPath, name, chunkPrefix, i))
+		if !ok {
+			return nil, jute.ErrRecipeInvalid, fmt.Sprintf("recipe %s: chunk %d missing", name, i)
+		}
+		compressed.Write(data)
+	}
+	module, err := DecompressModule(compressed.Bytes())
+	if err != nil {
+		return nil, jute.ErrRecipeInvalid, fmt.Sprintf("recipe %s: %v", name, err)
+	}
+	return module, 0, ""
+}
+
+// moduleCache holds compiled modules by the SHA-256 of their bytes, and
+// the compile errors of modules that did not compile. Compiling can take
+// seconds (a Go module compiled to WebAssembly), so it is done before prep
+// where possible: by the connection goroutine that received zkx.put or a
+// call of a recipe not compiled yet (precompile), and at startup for every
+// stored recipe (WarmRecipes). Prep then finds the module here.
+type moduleCache struct {
+	mu     sync.Mutex
+	byHash map[string]*cachedModule
+	recent []string // insertion order, newest last
+}
+
+type cachedModule struct {
+	mod host.Module
+	err error
+}
+
+// keepRecent is how many recently compiled modules stay cached without a
+// recipe using them (an upload between its compile and its prep, say).
+const keepRecent = 8
+
+func (m *moduleCache) get(sha string) (host.Module, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c := m.byHash[sha]; c != nil {
+		return c.mod, c.err
+	}
+	return nil, nil
+}
+
+// put caches a compiled module (or its error) unless one is cached
+// already, and returns what is cached.
+func (m *moduleCache) put(sha string, mod host.Module, err error) (host.Module, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c := m.byHash[sha]; c != nil {
+		if mod != nil {
+			mod.Close()
+		}
+		return c.mod, c.err
+	}
+	if m.byHash == nil {
+		m.byHash = make(map[string]*cachedModule)
+	}
+	m.byHash[sha] = &cachedModule{mod: mod, err: err}
+	m.recent = append(m.recent, sha)
+	return mod, err
+}
+
+// prune closes the modules no recipe uses, except the most recent. Only
+// prep calls modules and prune, so no call is running on what it closes.
+func (m *moduleCache) prune(inUse map[string]*compiledRecipe) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.byHash) <= keepRecent {
+		return
+	}
+	used := make(map[string]bool, len(inUse))
+	for _, cr := range inUse {
+		used[cr.man.SHA256] = true
+	}
+	var keep []string
+	for i, sha := range m.recent {
+		c := m.byHash[sha]
+		if used[sha] || i >= len(m.recent)-keepRecent {
+			keep = append(keep, sha)
+			continue
+		}
+		if c.mod != nil {
+			c.mod.Close()
+		}
+		delete(m.byHash, sha)
+	}
+	m.recent = keep
+}
+
+// precompile compiles, on the calling connection's goroutine and outside
+// prep, the module a recipe call will need: the upload of a zkx.put, or
+// the stored module of a recipe that is not compiled yet. It reads the
+// committed tree; if prep then sees a different module (a put raced with
+// this call), prep compiles that one itself.
+func (s *Server) precompile(r *Request) {
+	req, ok := r.Body.(*jute.RecipeCallRequest)
+	if !ok || len(s.cfg.Runtimes) == 0 {
+		return
+	}
+	if req.Name == systemRecipe {
+		var a systemArgs
+		if req.Function != "put" || json.Unmarshal(req.Args, &a) != nil || !strings.HasPrefix(a.Upload, UploadsPath+"/") {
+			return
+		}
+		var compressed bytes.Buffer
+		s.WithTree(func(t *tree.Tree) {
+			kids, _, _ := t.Children(a.Upload)
+			for _, k := range kids {
+				data, _, _, _ := t.Node(a.Upload + "/" + k)
+				compressed.Write(data)
+			}
+		})
+		if module, err := DecompressModule(compressed.Bytes()); err == nil {
+			s.compile(a.Name, module)
+		}
+		return
+	}
+	s.warm(req.Name)
+}
+
+// warm compiles stored recipe name unless its module is compiled.
+func (s *Server) warm(name string) {
+	if !validRecipeName(name) {
+		return
+	}
+	var man manifest
+	var module []byte
+	s.WithTree(func(t *tree.Tree) {
+		data, ok := treeData(t)(RecipesPath + "/" + name)
+		if !ok || json.Unmarshal(data, &man) != nil {
+			return
+		}
+		if mod, err := s.modules.get(man.SHA256); mod != nil || err != nil {
+			return
+		}
+		module, _, _ = readModule(treeData(t), name, man)
+	})
+	if module != nil {
+		s.compile(name, module)
+	}
+}
+
+// WarmRecipes compiles every stored recipe, so that the first calls after
+// a start do not wait for a compiler. Nodes run it in the background.
+func (s *Server) WarmRecipes() {
+	if len(s.cfg.Runtimes) == 0 {
+		return
+	}
+	var names []string
+	s.WithTree(func(t *tree.Tree) {
+		kids, _, _ := t.Children(RecipesPath)
+		names = append(names, kids...) // the tree's slice is shared
+	})
+	for _, n := range names {
+		s.warm(n)
+	}
 }
 
 func validRecipeName(name string) bool {
@@ -203,8 +382,17 @@ func validRecipeName(name string) bool {
 	return true
 }
 
-// compile compiles a module with the runtime for its kind.
+// compile returns module compiled with the runtime for its kind, from the
+// module cache when it was compiled before. The module belongs to the
+// cache: callers do not close it.
 func (s *Server) compile(name string, module []byte) (host.Module, error) {
+	sum := sha256.Sum256(module)
+	sha := hex.EncodeToString(sum[:])
+	if mod, err := s.modules.get(sha); err != nil {
+		return nil, fmt.Errorf("recipe %s %v", name, err)
+	} else if mod != nil {
+		return mod, nil
+	}
 	kind := host.Detect(module)
 	rt := s.cfg.Runtimes[kind]
 	if rt == nil {
@@ -212,7 +400,11 @@ func (s *Server) compile(name string, module []byte) (host.Module, error) {
 	}
 	mod, err := rt.Compile(name, module)
 	if err != nil {
-		return nil, fmt.Errorf("recipe %s does not compile: %v", name, err)
+		mod, err = nil, fmt.Errorf("does not compile: %v", err)
+	}
+	mod, err = s.modules.put(sha, mod, err)
+	if err != nil {
+		return nil, fmt.Errorf("recipe %s %v", name, err)
 	}
 	return mod, nil
 }
@@ -223,8 +415,13 @@ var zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.Wi
 // CompressModule is how a module is stored and uploaded: zstd.
 func CompressModule(module []byte) []byte { return zstdEncoder.EncodeAll(module, nil) }
 
-func decompressModule(b []byte) ([]byte, error) {
+// DecompressModule undoes CompressModule, refusing modules over
+// MaxModuleSize.
+func DecompressModule(b []byte) ([]byte, error) {
 	out, err := zstdDecoder.DecodeAll(b, nil)
+	if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
+		return nil, fmt.Errorf("module is larger than %d bytes", MaxModuleSize)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("module is not zstd-compressed or is damaged: %v", err)
 	}
@@ -271,13 +468,13 @@ func (s *Server) prepSystemCall(r *Request, req *jute.RecipeCallRequest, t *txn.
 		for _, k := range kids {
 			compressed.Write(l.get(a.Upload + "/" + k).data)
 		}
-		module, err := decompressModule(compressed.Bytes())
+		module, err := DecompressModule(compressed.Bytes())
 		if err != nil {
 			return failed(jute.ErrRecipeInvalid, "zkx.put "+a.Name+": "+err.Error())
 		}
 		var errc jute.Err
 		var msg string
-		ops, errc, msg = s.installRecipe(l, sys, t, a.Name, module, a.BudgetMs)
+		ops, errc, msg = s.installRecipe(l, sys, t, a.Name, module, a.BudgetMs, false)
 		if errc != 0 {
 			return failed(errc, msg)
 		}
@@ -306,7 +503,7 @@ func (s *Server) prepSystemCall(r *Request, req *jute.RecipeCallRequest, t *txn.
 
 // installRecipe checks and compiles module and returns the ops that store
 // it as recipe name (replacing an older version).
-func (s *Server) installRecipe(l *layer, sys *Request, t *txn.Txn, name string, module []byte, budgetMs int) ([]txn.Op, jute.Err, string) {
+func (s *Server) installRecipe(l *layer, sys *Request, t *txn.Txn, name string, module []byte, budgetMs int, builtin bool) ([]txn.Op, jute.Err, string) {
 	if len(module) > MaxModuleSize {
 		return nil, jute.ErrRecipeInvalid, fmt.Sprintf("recipe %s: module of %d bytes is larger than %d", name, len(module), MaxModuleSize)
 	}
@@ -316,9 +513,8 @@ func (s *Server) installRecipe(l *layer, sys *Request, t *txn.Txn, name string, 
 	}
 	fns := mod.Functions()
 	kind := mod.Kind()
-	mod.Close()
 	sum := sha256.Sum256(module)
-	man := manifest{Kind: kind, Size: len(module), SHA256: hex.EncodeToString(sum[:]), Functions: fns, BudgetMs: budgetMs, Version: 1}
+	man := manifest{Kind: kind, Size: len(module), SHA256: hex.EncodeToString(sum[:]), Functions: fns, BudgetMs: budgetMs, Version: 1, Builtin: builtin}
 	var ops []txn.Op
 	path := RecipesPath + "/" + name
 	if old := l.get(path); old != nil {
@@ -377,14 +573,17 @@ func (s *Server) removeRecipe(l *layer, sys *Request, t *txn.Txn, name string) (
 	return append(ops, op), 0
 }
 
-// Builtin is a recipe the server installs when it is missing or differs.
+// Builtin is a recipe that ships with the server.
 type Builtin struct {
 	Name   string
 	Module []byte
 }
 
-// prepInstallBuiltins creates the registry nodes if needed and installs
-// every builtin recipe that is missing or whose module changed.
+// prepInstallBuiltins creates the registry nodes if needed and installs the
+// builtin recipes: each one the first time, and again when the server ships
+// a different version of it. A recipe an operator replaced with their own
+// (zkx recipe put) or deleted stays so; /zkx/recipes's data lists the
+// builtins ever installed, one name per line, to tell "deleted" from "new".
 func (s *Server) prepInstallBuiltins(r *Request, t *txn.Txn) txn.Op {
 	l := newLayer(s.view)
 	sys := &Request{Session: 0, Auth: []acl.Id{{Scheme: "super"}}}
@@ -403,23 +602,46 @@ func (s *Server) prepInstallBuiltins(r *Request, t *txn.Txn) txn.Op {
 		}
 		ops = append(ops, op)
 	}
+	installed := map[string]bool{}
+	var list []string
+	for _, n := range strings.Split(string(l.get(RecipesPath).data), "\n") {
+		if n != "" {
+			installed[n] = true
+			list = append(list, n)
+		}
+	}
 	for _, b := range r.builtins {
-		sum := sha256.Sum256(b.Module)
+		h := sha256.Sum256(b.Module)
+		sum := hex.EncodeToString(h[:])
 		if rec := l.get(RecipesPath + "/" + b.Name); rec != nil {
 			var man manifest
-			if json.Unmarshal(rec.data, &man) == nil && man.SHA256 == hex.EncodeToString(sum[:]) {
-				continue
+			if json.Unmarshal(rec.data, &man) != nil || !man.Builtin || man.SHA256 == sum {
+				continue // the operator's own recipe, or this version already
 			}
+		} else if installed[b.Name] {
+			continue // deleted by an operator
 		}
-		more, errc, msg := s.installRecipe(l, sys, t, b.Name, b.Module, 0)
+		more, errc, msg := s.installRecipe(l, sys, t, b.Name, b.Module, 0, true)
 		if errc != 0 {
 			s.log.Error("builtin recipe not installed", "recipe", b.Name, "err", msg)
 			continue
 		}
 		ops = append(ops, more...)
+		if !installed[b.Name] {
+			installed[b.Name] = true
+			list = append(list, b.Name)
+		}
 	}
 	if len(ops) == 0 {
 		return nil
+	}
+	if strings.Join(list, "\n") != string(l.get(RecipesPath).data) {
+		op, errc := s.prepSetData(l, &jute.SetDataRequest{Path: RecipesPath, Data: []byte(strings.Join(list, "\n")), Version: -1}, sys.Auth, t)
+		if errc != 0 {
+			s.log.Error("recording the installed builtin recipes", "err", errc.Name())
+			return nil
+		}
+		ops = append(ops, op)
 	}
 	l.commit()
 	return &txn.Multi{Ops: ops}
@@ -607,8 +829,43 @@ func (c *Conn) answerRecipe(r *Request, t *txn.Txn, rr *txn.RecipeResult) {
 	c.reply(r.Xid, t.Zxid, 0, &jute.BufferResponse{Data: rr.Result})
 }
 
-// park files a call that waits. The caller holds s.parkMu.
+// ParkedCalls is the number of recipe calls waiting for a change.
+func (s *Server) ParkedCalls() int {
+	s.parkMu.Lock()
+	defer s.parkMu.Unlock()
+	return len(s.parked)
+}
+
+// notePrepped records, in prep, the txn of a recipe call: a run that
+// waits makes the call awaited (its reply comes later, out of order) and
+// returns the paths to park it on; every txn of an awaited call is
+// counted until apply answers it. The caller holds prepLock.
+func (s *Server) notePrepped(r *Request, t *txn.Txn) (wait []string) {
+	key := recipeKey{r.Session, r.Xid}
+	rr := recipeResultOf(t.Op)
+	parks := rr != nil && rr.Parked
+	s.parkMu.Lock()
+	defer s.parkMu.Unlock()
+	if s.awaiting[key] == r {
+		r.inflight++
+	} else if parks {
+		s.awaiting[key] = r
+		r.inflight++
+	}
+	if parks && !r.dropped {
+		return rr.Wait
+	}
+	return nil
+}
+
+// park files a call that waits until a change to one of wait, or its
+// deadline. The caller holds prepLock.
 func (s *Server) park(r *Request, wait []string) {
+	s.parkMu.Lock()
+	defer s.parkMu.Unlock()
+	if r.dropped {
+		return
+	}
 	if r.deadline.IsZero() {
 		if d := callTimeout(r.recipeArgs()); d > 0 {
 			r.deadline = r.received.Add(d)
@@ -643,33 +900,84 @@ func (s *Server) unpark(r *Request) {
 	}
 }
 
-// wakeParked queues for a re-run the calls waiting on path. The caller
-// holds s.parkMu.
-func (s *Server) wakeParked(path string) {
-	for r := range s.parkedByPath[path] {
-		s.unpark(r)
-		s.reruns = append(s.reruns, r)
+// wakeFor queues for a re-run the calls waiting on a path op changes: a
+// node created, deleted or written, and the parent whose children
+// changed. The caller holds prepLock.
+func (s *Server) wakeFor(op txn.Op) {
+	s.parkMu.Lock()
+	defer s.parkMu.Unlock()
+	if len(s.parkedByPath) == 0 {
+		return
+	}
+	touched(op, func(path string) {
+		for r := range s.parkedByPath[path] {
+			s.unpark(r)
+			s.reruns = append(s.reruns, r)
+		}
+	})
+}
+
+// touched calls fn with every path op changes (parents included when
+// their children change). A failed multi changes nothing.
+func touched(op txn.Op, fn func(string)) {
+	switch o := op.(type) {
+	case *txn.Create:
+		fn(o.Path)
+		fn(parentPath(o.Path))
+	case *txn.Delete:
+		fn(o.Path)
+		fn(parentPath(o.Path))
+	case *txn.SetData:
+		fn(o.Path)
+	case *txn.SetACL:
+		fn(o.Path)
+	case *txn.CloseSession:
+		for _, p := range o.Paths {
+			fn(p)
+			fn(parentPath(p))
+		}
+	case *txn.Multi:
+		for _, m := range o.Ops {
+			if _, failed := m.(*txn.Error); failed {
+				return
+			}
+		}
+		for _, m := range o.Ops {
+			touched(m, fn)
+		}
 	}
 }
 
-// runReruns preps the calls woken by the last batch, as many as the commit
-// queue takes without blocking (the caller is the commit stage itself).
+func parentPath(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	if i <= 0 {
+		return "/"
+	}
+	return p[:i]
+}
+
+// maxRerunsPerSubmit bounds the re-runs one request triggers before
+// prep serves others; a longer chain goes on at the next request or
+// tick. (Recipes that keep waking each other would otherwise hold prep.)
+const maxRerunsPerSubmit = 10000
+
+// runReruns preps the calls woken by what was just prepped (and those
+// their runs wake in turn). The caller holds prepLock.
 func (s *Server) runReruns() {
-	s.parkMu.Lock()
-	pending := s.reruns
-	s.reruns = nil
-	s.parkMu.Unlock()
-	for i, r := range pending {
-		s.prepLock.Lock()
-		if len(s.commitQ) == cap(s.commitQ) {
-			s.prepLock.Unlock()
-			s.parkMu.Lock()
-			s.reruns = append(pending[i:], s.reruns...)
+	for n := 0; n < maxRerunsPerSubmit; n++ {
+		s.parkMu.Lock()
+		if len(s.reruns) == 0 {
 			s.parkMu.Unlock()
 			return
 		}
+		r := s.reruns[0]
+		s.reruns[0] = nil
+		s.reruns = s.reruns[1:]
+		if len(s.reruns) == 0 {
+			s.reruns = nil
+		}
+		s.parkMu.Unlock()
 		s.prep(r)
-		s.prepLock.Unlock()
 	}
 }
 
@@ -693,18 +1001,26 @@ func (s *Server) expireParked(now time.Time) {
 	}
 }
 
-// dropParked forgets the calls of a connection that closed: the client
-// re-sends them (built-in recipes are idempotent per session).
+// dropParked forgets the waiting calls of a connection that closed: the
+// client re-sends them (built-in recipes are idempotent per session). A
+// call with a txn between prep and apply is forgotten when apply is done
+// with it.
 func (s *Server) dropParked(c *Conn) {
 	s.parkMu.Lock()
 	defer s.parkMu.Unlock()
-	for r := range s.parked {
-		if r.conn == c {
-			s.unpark(r)
-		}
-	}
 	for k, r := range s.awaiting {
-		if r.conn == c {
+		if r.conn != c {
+			continue
+		}
+		r.dropped = true
+		s.unpark(r)
+		for i, q := range s.reruns {
+			if q == r {
+				s.reruns = append(s.reruns[:i], s.reruns[i+1:]...)
+				break
+			}
+		}
+		if r.inflight == 0 {
 			delete(s.awaiting, k)
 		}
 	}

@@ -134,7 +134,8 @@ type Server struct {
 	zxid   int64 // last zxid issued by prep (prep goroutine only)
 
 	prepLock sync.Mutex // serialises prep; see submit
-	commitQ  chan *proposal
+	commitQ  chan []*proposal
+	outbox   []*proposal // prepped by the current submit, not yet queued
 
 	connMu       sync.Mutex
 	conns        map[watch.WatcherID]*Conn
@@ -146,9 +147,11 @@ type Server struct {
 	started            time.Time
 
 	// Recipes: compiled modules (prep only), calls waiting for a change
-	// (parked), calls of this server's clients whose reply is yet to come
-	// (awaiting), and calls woken by the last batch (reruns).
+	// (parked), calls that have waited and whose final reply is yet to
+	// come (awaiting), and calls woken by a change and not yet run again
+	// (reruns).
 	recipes      map[string]*compiledRecipe
+	modules      moduleCache
 	parkMu       sync.Mutex
 	parked       map[*Request]*parkedCall
 	parkedByPath map[string]map[*Request]struct{}
@@ -176,7 +179,7 @@ func NewWithTree(cfg Config, t *tree.Tree, sessions []session.Session) *Server {
 		tree:         t,
 		watches:      watch.New(),
 		sessions:     session.New(cfg.TickTime.Milliseconds(), cfg.ServerID, now.UnixMilli()),
-		commitQ:      make(chan *proposal, 4096),
+		commitQ:      make(chan []*proposal, 4096),
 		conns:        make(map[watch.WatcherID]*Conn),
 		sessionConns: make(map[int64]*Conn),
 		started:      now,
@@ -212,14 +215,14 @@ func (s *Server) RunCommit(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case p := <-s.commitQ:
-			batch = append(make([]*proposal, 0, 64), p)
+		case ps := <-s.commitQ:
+			batch = append(make([]*proposal, 0, 64), ps...)
 		}
 	fill:
 		for {
 			select {
-			case p := <-s.commitQ:
-				batch = append(batch, p)
+			case ps := <-s.commitQ:
+				batch = append(batch, ps...)
 			default:
 				break fill
 			}
@@ -239,7 +242,6 @@ func (s *Server) RunCommit(ctx context.Context) error {
 			return err
 		}
 		s.applyBatch(batch)
-		s.runReruns()
 	}
 }
 
@@ -248,6 +250,10 @@ func (s *Server) RunCommit(ctx context.Context) error {
 func (s *Server) Tick() {
 	now := s.cfg.Now()
 	s.expireParked(now)
+	s.prepLock.Lock()
+	s.runReruns() // any left over by a long chain of wake-ups
+	s.flushPrepped()
+	s.prepLock.Unlock()
 	for _, id := range s.sessions.Expire(now.UnixMilli()) {
 		s.log.Info("session expired", "session", hexID(id))
 		s.submit(&Request{Op: opCloseSessionInternal, Session: id})
@@ -302,7 +308,19 @@ func (s *Server) containerCandidates(now time.Time) []string {
 func (s *Server) submit(r *Request) {
 	s.prepLock.Lock()
 	s.prep(r)
+	s.runReruns()
+	s.flushPrepped()
 	s.prepLock.Unlock()
+}
+
+// flushPrepped hands what prep issued to the commit stage in one piece, so
+// that a txn and the re-runs it woke land in the same group commit. The
+// caller holds prepLock.
+func (s *Server) flushPrepped() {
+	if len(s.outbox) > 0 {
+		s.commitQ <- s.outbox
+		s.outbox = nil
+	}
 }
 
 // LastZxid returns the zxid of the last applied txn.

@@ -76,7 +76,7 @@ func (b *bed) step() {
 		progressed := false
 		var batch []*proposal
 		for len(b.s.commitQ) > 0 {
-			batch = append(batch, <-b.s.commitQ)
+			batch = append(batch, <-b.s.commitQ...)
 		}
 		if len(batch) > 0 {
 			txns := make([]*txn.Txn, len(batch))
@@ -90,7 +90,6 @@ func (b *bed) step() {
 				b.t.Fatal(err)
 			}
 			b.s.applyBatch(batch)
-			b.s.runReruns()
 			progressed = true
 		}
 		if !progressed {

@@ -1,8 +1,11 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/zkx-project/zkx/transport/jute"
@@ -384,7 +387,15 @@ func (c *Client) WhoAmI(ctx context.Context) ([]jute.ClientInfo, error) {
 // ConnectionLoss: zkx's built-in recipes are idempotent per session. It
 // fails only when ctx ends or the session does. A failed recipe returns an
 // *Error whose Message is the server's explanation.
+//
+// If ctx has a deadline and args is a JSON object without "timeout_ms",
+// Call adds it (the time left), so that the server gives up a blocked call
+// when the caller does: a lock is not granted to a caller that has stopped
+// waiting for it.
 func (c *Client) Call(ctx context.Context, recipe, function string, args []byte) ([]byte, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		args = withTimeout(args, time.Until(dl))
+	}
 	cl := newCall(jute.OpRecipeCall)
 	req := jute.RecipeCallRequest{Name: recipe, Function: function, Args: args}
 	req.Encode(&cl.enc)
@@ -430,4 +441,29 @@ func (c *Client) Do(ctx context.Context, op jute.OpCode, req jute.Record, resp j
 	}
 	cl.release()
 	return h, err
+}
+
+// withTimeout adds "timeout_ms" to a JSON object that has none.
+func withTimeout(args []byte, left time.Duration) []byte {
+	trimmed := bytes.TrimSpace(args)
+	if len(trimmed) < 2 || trimmed[0] != '{' {
+		return args
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(trimmed, &fields) != nil {
+		return args
+	}
+	if _, ok := fields["timeout_ms"]; ok {
+		return args
+	}
+	ms := max(left.Milliseconds(), 1)
+	body := bytes.TrimSpace(trimmed[1 : len(trimmed)-1])
+	out := make([]byte, 0, len(trimmed)+32)
+	out = append(out, `{"timeout_ms":`...)
+	out = strconv.AppendInt(out, ms, 10)
+	if len(body) > 0 {
+		out = append(out, ',')
+		out = append(out, body...)
+	}
+	return append(out, '}')
 }

@@ -1,10 +1,12 @@
 package client
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zkx-project/zkx/transport/jute"
 )
@@ -253,5 +255,24 @@ func TestEventString(t *testing.T) {
 	ev := Event{Type: jute.EventNodeDeleted, State: jute.StateSyncConnected, Path: "/x"}
 	if got := ev.String(); got != "WatchedEvent state:SyncConnected type:NodeDeleted path:/x" {
 		t.Fatalf("String = %q", got)
+	}
+}
+
+func TestCallPassesTheDeadlineAsTimeout(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`{"path":"/l"}`, `{"timeout_ms":1500,"path":"/l"}`},
+		{` { } `, `{"timeout_ms":1500}`},
+		{`{"path":"/l","timeout_ms":20}`, `{"path":"/l","timeout_ms":20}`}, // the caller's own wins
+		{`[1,2]`, `[1,2]`},
+		{`not json`, `not json`},
+		{``, ``},
+	} {
+		got := string(withTimeout([]byte(c.in), 1500*time.Millisecond))
+		if got != c.want {
+			t.Errorf("withTimeout(%s) = %s, want %s", c.in, got, c.want)
+		}
+		if c.want != c.in && !json.Valid([]byte(got)) {
+			t.Errorf("withTimeout(%s) is not JSON: %s", c.in, got)
+		}
 	}
 }

@@ -230,7 +230,7 @@ func TestFourLetterWhitelist(t *testing.T) {
 		t.Errorf("whitelisted ruok: %q", got)
 	}
 	requireLines(t, "whitelisted srvr", fourLetter(t, n.Addr(), "srvr"), `Mode: standalone`)
-	for _, cmd := range []string{"stat", "mntr", "conf", "cons", "envi", "wchs", "wchc", "wchp", "dump", "isro"} {
+	for _, cmd := range []string{"stat", "mntr", "conf", "cons", "envi", "wchs", "wchc", "wchp", "dump", "isro", "hash"} {
 		want := cmd + " is not executed because it is not in the whitelist.\n"
 		if got := fourLetter(t, n.Addr(), cmd); got != want {
 			t.Errorf("%s outside the whitelist: %q, want %q", cmd, got, want)
@@ -239,4 +239,21 @@ func TestFourLetterWhitelist(t *testing.T) {
 	// The node still serves clients.
 	c := connect(t, n.Addr(), sessionTimeout)
 	mustCreate(t, c, "/after-4lw", nil, 0)
+}
+
+// TestHashWord: hash prints the live tree's digest as ZooKeeper lays out
+// its digest lines, "<zxid in hex>: <digest>", and follows writes.
+func TestHashWord(t *testing.T) {
+	n := zkxtest.Start(t, zkxtest.Options{MaxSessionTimeout: 30 * time.Second})
+	c := connect(t, n.Addr(), sessionTimeout)
+	before := fourLetter(t, n.Addr(), "hash")
+	mustCreate(t, c, "/hashed", []byte("x"), 0)
+	got := fourLetter(t, n.Addr(), "hash")
+	zxid, digest := n.Core().Digest()
+	if want := fmt.Sprintf("%x: %d\n", uint64(zxid), digest); got != want {
+		t.Errorf("hash = %q, want %q", got, want)
+	}
+	if got == before {
+		t.Errorf("hash did not change with a create: %q", got)
+	}
 }

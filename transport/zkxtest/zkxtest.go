@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zkx-project/zkx/core/server"
+	"github.com/zkx-project/zkx/host"
 	"github.com/zkx-project/zkx/transport"
 	"github.com/zkx-project/zkx/wal"
 )
@@ -37,6 +38,13 @@ type Options struct {
 	// SnapCount is about how many txns go between snapshots (default
 	// 100000).
 	SnapCount int
+	// Recipes enables server-side recipes (JS and WASM runtimes) and
+	// installs the builtin library, as zkx server does by default. Off,
+	// the tree has no /zkx and recipe calls fail, as on a node started
+	// with zkx.recipes=false.
+	Recipes bool
+	// RecipeBudget lowers the per-call recipe limits.
+	RecipeBudget host.Budget
 	// Verbose sends the node's logs to stderr (ZKX_TEST_LOG=1 does too).
 	Verbose bool
 }
@@ -68,6 +76,12 @@ func Start(t testing.TB, opts Options) *transport.Node {
 	if err != nil {
 		t.Fatalf("zkxtest: recover %s: %v", opts.DataDir, err)
 	}
+	var runtimes map[host.Kind]host.Runtime
+	var builtins []server.Builtin
+	if opts.Recipes {
+		runtimes = transport.RecipeRuntimes(opts.RecipeBudget)
+		builtins = transport.BuiltinRecipes()
+	}
 	core := server.NewWithTree(server.Config{
 		TickTime:               opts.TickTime,
 		MinSessionTimeout:      opts.MinSessionTimeout,
@@ -77,6 +91,8 @@ func Start(t testing.TB, opts Options) *transport.Node {
 		ContainerCheckInterval: opts.ContainerCheckInterval,
 		Log:                    rec.Log,
 		Logger:                 logger,
+		Runtimes:               runtimes,
+		RecipeBudget:           opts.RecipeBudget,
 	}, rec.Tree, rec.Sessions)
 	n, err := transport.StartNode(transport.NodeConfig{
 		ClientAddr:          opts.Addr,
@@ -88,6 +104,7 @@ func Start(t testing.TB, opts Options) *transport.Node {
 		SnapCount:           opts.SnapCount,
 		Server:              core.Config(),
 		Logger:              logger,
+		Builtins:            builtins,
 	}, core)
 	if err != nil {
 		t.Fatalf("zkxtest: start node: %v", err)
