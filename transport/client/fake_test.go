@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -308,8 +309,13 @@ func TestCallResentAfterReconnect(t *testing.T) {
 	h, d := fc.expect(jute.OpRecipeCall)
 	var rc jute.RecipeCallRequest
 	rc.Decode(d)
-	if rc.Name != "lock" || rc.Function != "acquire" || string(rc.Args) != `{"path":"/l"}` {
-		t.Fatalf("recipe call %+v", rc)
+	// The context's deadline rides along as timeout_ms.
+	var args struct {
+		Path      string `json:"path"`
+		TimeoutMs int64  `json:"timeout_ms"`
+	}
+	if rc.Name != "lock" || rc.Function != "acquire" || json.Unmarshal(rc.Args, &args) != nil || args.Path != "/l" || args.TimeoutMs <= 0 {
+		t.Fatalf("recipe call %+v (%s)", rc, rc.Args)
 	}
 	get := async(func() error { _, _, err := c.Get(testCtx(t), "/x"); return err })
 	fc.expect(jute.OpGetData)
