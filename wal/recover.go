@@ -27,6 +27,10 @@ type Recovered struct {
 	SnapshotZxid int64
 	Txns         int    // txns replayed after the snapshot
 	LastZxid     int64  // the last durable zxid
+	// ResetPending: a Reset to LastZxid was cut short by a crash; the
+	// caller must finish it (Log.Reset with the recovered state) before
+	// appending.
+	ResetPending bool
 	Truncated    string // "file at offset N" if a torn tail was cut off
 }
 
@@ -65,6 +69,22 @@ func Open(dir string, opts Options, ld Loader) (*Log, Recovered, error) {
 	}
 
 	l := &Log{dir: dir, opts: opts, log: opts.Logger, enc: newEncoder()}
+
+	// An unfinished Reset: nothing after its zxid counts.
+	limit, resetting, err := readResetMarker(fs, dir)
+	if err != nil {
+		return nil, rec, err
+	}
+	if resetting {
+		rec.ResetPending = true
+		kept := snaps[:0]
+		for _, s := range snaps {
+			if s.zxid <= limit {
+				kept = append(kept, s)
+			}
+		}
+		snaps = kept
+	}
 
 	// The newest snapshot that checks out and loads.
 	var snapErr error
@@ -107,7 +127,7 @@ func Open(dir string, opts Options, ld Loader) (*Log, Recovered, error) {
 	for i := start; i < len(segs); i++ {
 		isLast := i == len(segs)-1
 		_, cut, err := readSegment(fs, dir, segs[i], isLast, func(t *txn.Txn) error {
-			if t.Zxid <= rec.SnapshotZxid {
+			if t.Zxid <= rec.SnapshotZxid || resetting && t.Zxid > limit {
 				return nil
 			}
 			rec.Txns++

@@ -28,6 +28,7 @@ func (s *Server) applyBatch(batch []*proposal) {
 	s.prepMu.Unlock()
 	s.mu.Unlock()
 	s.stats.txns.Add(int64(len(batch)))
+	s.answerSyncs(last)
 }
 
 // ApplyCommitted applies txns that are already durable and committed (log
@@ -62,6 +63,21 @@ func (s *Server) afterApply(t *txn.Txn, res tree.Result, events []tree.Event, de
 		}
 	case *txn.CloseSession:
 		s.sessions.Remove(t.Session)
+	case *txn.SetSessionOwner:
+		s.sessions.SetOwner(t.Session, o.Owner)
+		if o.Owner != s.cfg.ServerID {
+			if c := s.connFor(t.Session); c != nil {
+				s.log.Info("session moved to another server; closing its connection here",
+					"session", hexID(t.Session), "server", o.Owner)
+				s.connMu.Lock()
+				if s.sessionConns[t.Session] == c {
+					delete(s.sessionConns, t.Session)
+				}
+				s.connMu.Unlock()
+				c.sink.Close()
+			}
+		}
+		return deliveries
 	}
 
 	if len(events) > 0 {
@@ -108,9 +124,42 @@ func (s *Server) finishRecipe(t *txn.Txn, rr *txn.RecipeResult) {
 	if s.finishAwaited(t, answer, !rr.Parked) {
 		return
 	}
+	if !s.currentRole().role.prepares() && s.finishLearnerAwait(t, rr, answer) {
+		return
+	}
 	if c := s.connFor(t.Session); c != nil {
 		c.completeWrite(t.Cxid, func(r *Request) { answer(c, r) })
 	}
+}
+
+// finishLearnerAwait handles, on a learner, a recipe call the leader
+// parked: its first txn takes it out of its connection's queue without a
+// reply, and the one that ends the wait answers it.
+func (s *Server) finishLearnerAwait(t *txn.Txn, rr *txn.RecipeResult, answer func(*Conn, *Request)) bool {
+	key := recipeKey{t.Session, t.Cxid}
+	s.parkMu.Lock()
+	r := s.learnerAwait[key]
+	if r != nil && !rr.Parked {
+		delete(s.learnerAwait, key)
+	}
+	s.parkMu.Unlock()
+	if r != nil {
+		if !rr.Parked && !r.conn.isClosed() {
+			answer(r.conn, r)
+		}
+		return true
+	}
+	if !rr.Parked {
+		return false
+	}
+	if c := s.connFor(t.Session); c != nil {
+		c.completeWrite(t.Cxid, func(r *Request) {
+			s.parkMu.Lock()
+			s.learnerAwait[key] = r
+			s.parkMu.Unlock()
+		})
+	}
+	return true
 }
 
 // finishAwaited applies a txn of a call that has waited: the first of its
@@ -243,6 +292,9 @@ func multiResponse(r *Request, res tree.Result) *jute.MultiResponse {
 		op := jute.OpError
 		if i < len(r.multiTypes) {
 			op = r.multiTypes[i]
+		} else if m, ok := r.Body.(*jute.MultiRequest); ok && i < len(m.Ops) {
+			// Prepped by the leader: the op's kind as prep saw it.
+			op, _ = multiOpType(m.Ops[i])
 		}
 		switch op {
 		case jute.OpCreate:

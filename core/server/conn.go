@@ -33,6 +33,7 @@ var (
 	ErrClientAhead  = errors.New("server: client has seen a newer zxid than this server")
 	ErrUnknownOp    = errors.New("server: unimplemented request type")
 	ErrAuthRejected = errors.New("server: authentication failed")
+	ErrNotServing   = errors.New("server: not serving clients (no leader)")
 )
 
 // Internal request types that never come from a client.
@@ -41,6 +42,7 @@ const (
 	opDeleteContainerInternal jute.OpCode = -1001 // an empty container or expired TTL node
 	opNone                    jute.OpCode = -1002 // cons: no request yet ("NA")
 	opInstallBuiltinsInternal jute.OpCode = -1003 // install the builtin recipes
+	opSetOwnerInternal        jute.OpCode = -1004 // a session re-attached to another server
 )
 
 // Request is one client request on its way through the pipeline.
@@ -56,6 +58,8 @@ type Request struct {
 	Password []byte   // createSession
 	err      jute.Err // reply with this error, without running the request
 	received time.Time
+	// origin is the server the client is connected to (0: this one).
+	origin int64
 	// multiTypes are the ops of a multi as prep ran them (multiOpType).
 	multiTypes []jute.OpCode
 	// Recipe calls: when a waiting call must end (zero: when its session
@@ -236,6 +240,7 @@ func (c *Conn) Handle(frame []byte) error {
 		c.reply(hdr.Xid, c.s.LastZxid(), jute.ErrUnimplemented, nil)
 		return nil
 	}
+	raw := d.Rest()
 	sid := c.SessionID()
 	if !c.s.sessions.Touch(sid, c.s.cfg.Now().UnixMilli()) {
 		// The session is closing or gone: ZooKeeper drops the request and
@@ -267,12 +272,20 @@ func (c *Conn) Handle(frame []byte) error {
 		c.mu.Unlock()
 		return ErrConnClosed
 	}
-	if kind == kindWrite {
+	rs := c.s.currentRole()
+	if kind == kindWrite || hdr.Type == jute.OpSync && rs.role.learner() {
 		c.queue = append(c.queue, r)
 		c.pending++
 		c.mu.Unlock()
 		c.s.stats.outstanding.Add(1)
-		c.s.submit(r)
+		switch {
+		case hdr.Type == jute.OpSync:
+			c.s.forwardSync(r)
+		case rs.role.learner():
+			c.s.forward(r, raw)
+		default:
+			c.s.submit(r)
+		}
 		return nil
 	}
 	if c.pending > 0 {
@@ -440,6 +453,10 @@ func (c *Conn) handleConnect(frame []byte) error {
 		return fmt.Errorf("%w: connect request: %v", ErrMalformed, err)
 	}
 	s := c.s
+	if !s.serving() {
+		s.log.Info("refusing a client: this server has no leader", "remote", c.ip)
+		return ErrNotServing
+	}
 	if last := s.LastZxid(); req.LastZxidSeen > last {
 		s.log.Warn("refusing session: client has seen a newer zxid; it must try another server",
 			"client-zxid", hexID(req.LastZxidSeen), "our-zxid", hexID(last), "remote", c.ip)
@@ -469,7 +486,12 @@ func (c *Conn) handleConnect(frame []byte) error {
 		s.connMu.Lock()
 		s.sessionConns[id] = c
 		s.connMu.Unlock()
-		s.submit(&Request{conn: c, Op: jute.OpCreateSession, Session: id, Timeout: timeout, Password: pw, received: s.cfg.Now()})
+		r := &Request{conn: c, Op: jute.OpCreateSession, Session: id, Timeout: timeout, Password: pw, received: s.cfg.Now()}
+		if s.currentRole().role.learner() {
+			s.forward(r, nil)
+		} else {
+			s.submit(r)
+		}
 		return nil
 	}
 	sess, ok := s.sessions.Get(req.SessionID)
@@ -502,6 +524,9 @@ func (c *Conn) handleConnect(frame []byte) error {
 	c.mu.Unlock()
 	c.sendConnectResponse(true, timeout, req.SessionID, sess.Password)
 	close(c.ready)
+	if sess.Owner != s.cfg.ServerID && s.currentRole().role != RoleStandalone {
+		s.claimSession(req.SessionID)
+	}
 	return nil
 }
 

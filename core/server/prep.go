@@ -19,7 +19,7 @@ func (s *Server) prep(r *Request) {
 	switch r.Op {
 	case jute.OpCreateSession:
 		t.Zxid = s.nextZxid()
-		t.Op = &txn.CreateSession{Timeout: r.Timeout, Password: r.Password, Owner: s.cfg.ServerID}
+		t.Op = &txn.CreateSession{Timeout: r.Timeout, Password: r.Password, Owner: s.originOf(r)}
 	case jute.OpCloseSession, opCloseSessionInternal:
 		if r.Op == jute.OpCloseSession {
 			s.sessions.SetClosing(r.Session)
@@ -35,6 +35,12 @@ func (s *Server) prep(r *Request) {
 		s.zxid++
 		t.Session = 0
 		t.Op = op
+	case opSetOwnerInternal:
+		if !s.sessions.Valid(r.Session) {
+			return
+		}
+		t.Zxid = s.nextZxid()
+		t.Op = setOwnerOp(r.origin)
 	case opDeleteContainerInternal:
 		t.Zxid = s.zxid + 1
 		op := s.prepDeleteContainer(s.view, r.Path, t)
@@ -51,6 +57,10 @@ func (s *Server) prep(r *Request) {
 		}
 		if !s.sessions.Valid(r.Session) {
 			t.Op = &txn.Error{Code: int32(jute.ErrSessionExpired)}
+			break
+		}
+		if s.moved(r) {
+			t.Op = &txn.Error{Code: int32(jute.ErrSessionMoved)}
 			break
 		}
 		if r.Op == jute.OpRecipeCall {
@@ -72,6 +82,24 @@ func (s *Server) prep(r *Request) {
 	if wait != nil {
 		s.park(r, wait)
 	}
+}
+
+// originOf is the server r's client is connected to.
+func (s *Server) originOf(r *Request) int64 {
+	if r.origin != 0 {
+		return r.origin
+	}
+	return s.cfg.ServerID
+}
+
+// moved reports whether r comes through a server its session has left
+// (the client re-attached elsewhere): ZooKeeper's SessionMoved.
+func (s *Server) moved(r *Request) bool {
+	if s.currentRole().role != RoleLeader {
+		return false
+	}
+	sess, ok := s.sessions.Get(r.Session)
+	return ok && sess.Owner != s.originOf(r)
 }
 
 func (s *Server) nextZxid() int64 {

@@ -60,7 +60,9 @@ type Config struct {
 	// RecipeBudget bounds every recipe call (default host.DefaultBudget); a
 	// recipe may lower it, not raise it.
 	RecipeBudget host.Budget
-	Logger       *slog.Logger
+	// Peers reaches the other servers of an ensemble (nil: standalone).
+	Peers  Peers
+	Logger *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -142,6 +144,15 @@ type Server struct {
 	sessionConns map[int64]*Conn
 	nextConnID   atomic.Uint64
 
+	roleMu sync.RWMutex
+	role   roleState
+	// syncMu guards the learners' syncs waiting for apply (leader).
+	syncMu       sync.Mutex
+	pendingSyncs []pendingSync
+	// learnerAwait: recipe calls of sessions connected here that the
+	// leader parked; their reply comes with a later txn (learner).
+	learnerAwait map[recipeKey]*Request
+
 	lastContainerCheck time.Time
 	stats              Stats
 	started            time.Time
@@ -187,6 +198,7 @@ func NewWithTree(cfg Config, t *tree.Tree, sessions []session.Session) *Server {
 		parked:       make(map[*Request]*parkedCall),
 		parkedByPath: make(map[string]map[*Request]struct{}),
 		awaiting:     make(map[recipeKey]*Request),
+		learnerAwait: make(map[recipeKey]*Request),
 	}
 	s.view = newPrepView(s)
 	s.stats.lat.reset()
@@ -249,6 +261,12 @@ func (s *Server) RunCommit(ctx context.Context) error {
 // Call it every tick (or more often).
 func (s *Server) Tick() {
 	now := s.cfg.Now()
+	if rs := s.currentRole(); !rs.role.prepares() {
+		// Only the leader expires sessions and removes containers; a
+		// learner reports the sessions it serves.
+		s.touchLeader()
+		return
+	}
 	s.expireParked(now)
 	s.prepLock.Lock()
 	s.runReruns() // any left over by a long chain of wake-ups
@@ -321,6 +339,33 @@ func (s *Server) flushPrepped() {
 		s.commitQ <- s.outbox
 		s.outbox = nil
 	}
+}
+
+// NextBatch waits for what prep has issued (the leader's proposals) and
+// returns it in zxid order, with whatever else is already queued. It is the
+// ensemble's counterpart of RunCommit's queue: the caller replicates the
+// txns and hands them back to ApplyCommitted once a quorum has them.
+func (s *Server) NextBatch(ctx context.Context) ([]*txn.Txn, error) {
+	var batch []*proposal
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case batch = <-s.commitQ:
+	}
+fill:
+	for {
+		select {
+		case ps := <-s.commitQ:
+			batch = append(batch, ps...)
+		default:
+			break fill
+		}
+	}
+	out := make([]*txn.Txn, len(batch))
+	for i, p := range batch {
+		out[i] = p.txn
+	}
+	return out, nil
 }
 
 // LastZxid returns the zxid of the last applied txn.

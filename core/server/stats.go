@@ -96,7 +96,7 @@ type Snapshot struct {
 // Snapshot returns the server's current figures.
 func (s *Server) Snapshot() Snapshot {
 	snap := Snapshot{
-		Mode:              "standalone",
+		Mode:              s.currentRole().role.String(),
 		Sessions:          s.sessions.Len(),
 		Connections:       s.stats.connections.Load(),
 		Outstanding:       s.stats.outstanding.Load(),

@@ -259,3 +259,16 @@ func (t *Table) Len() int {
 	defer t.mu.RUnlock()
 	return len(t.sessions)
 }
+
+// TouchAll restarts every session's timeout from nowMs: a new leader gives
+// the sessions it inherits a full timeout, as ZooKeeper does, since it
+// cannot know when their clients were last heard of. A close that an
+// earlier leader started but never committed is forgotten with it.
+func (t *Table) TouchAll(nowMs int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, e := range t.sessions {
+		e.closing.Store(false)
+		t.touch(e, nowMs)
+	}
+}
