@@ -25,8 +25,8 @@ type Loader struct {
 type Recovered struct {
 	SnapshotFile string // "" if recovery started from an empty tree
 	SnapshotZxid int64
-	Txns         int    // txns replayed after the snapshot
-	LastZxid     int64  // the last durable zxid
+	Txns         int   // txns replayed after the snapshot
+	LastZxid     int64 // the last durable zxid
 	// ResetPending: a Reset to LastZxid was cut short by a crash; the
 	// caller must finish it (Log.Reset with the recovered state) before
 	// appending.
