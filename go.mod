@@ -3,6 +3,7 @@ module github.com/zkx-project/zkx
 go 1.26
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/dlclark/regexp2/v2 v2.5.2
 	github.com/dop251/goja v0.0.0-20260917113740-793a2a65c13b
 	github.com/go-zookeeper/zk v1.0.4

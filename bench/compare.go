@@ -59,7 +59,7 @@ func compareCommand(ctx context.Context, args []string) error {
 			return err
 		}
 		versions = append(versions, fmt.Sprintf("%s: %s (pid %d)", k.name, srv.version, srv.proc.pid()))
-		err = runWorkloadsOn(ctx, srv, wls, &lf, results)
+		err = runWorkloadsOn(ctx, k, []string{srv.addr}, srv.checkAlive, wls, &lf, results)
 		if k == zkxKind && anyWrites(wls) && srv.logContains("data is kept in memory only") {
 			notes = append(notes, "this zkx build keeps data in memory only (no write-ahead log yet): "+
 				"its writes are not fsynced, ZooKeeper's are, so write numbers are not comparable yet")
@@ -94,26 +94,27 @@ func anyWrites(wls []*workload) bool {
 	return false
 }
 
-// runWorkloadsOn runs each workload against srv, one after the other, and
-// files the results under the server's kind.
-func runWorkloadsOn(ctx context.Context, srv *server, wls []*workload, lf *loadFlags, results map[string]map[string]*loadResult) error {
+// runWorkloadsOn runs each workload against the servers of kind at addrs
+// (one server, or the members of an ensemble), one after the other, and
+// files the results under the kind. checkAlive reports servers that died.
+func runWorkloadsOn(ctx context.Context, kind *serverKind, addrs []string, checkAlive func() error, wls []*workload, lf *loadFlags, results map[string]map[string]*loadResult) error {
 	for _, wl := range wls {
-		cfg, err := lf.config([]string{srv.addr}, wl)
+		cfg, err := lf.config(addrs, wl)
 		if err != nil {
 			return err
 		}
-		res, err := runLoad(ctx, cfg, prefixWriter{os.Stderr, srv.kind.name + " "})
-		if aliveErr := srv.checkAlive(); aliveErr != nil {
+		res, err := runLoad(ctx, cfg, prefixWriter{os.Stderr, kind.name + " "})
+		if aliveErr := checkAlive(); aliveErr != nil {
 			return errors.Join(err, aliveErr)
 		}
 		if err != nil {
-			return fmt.Errorf("%s %s: %w", srv.kind.name, wl.name, err)
+			return fmt.Errorf("%s %s: %w", kind.name, wl.name, err)
 		}
 		if results[wl.name] == nil {
 			results[wl.name] = map[string]*loadResult{}
 		}
-		results[wl.name][srv.kind.name] = res
-		printLoadResult(os.Stderr, fmt.Sprintf("%s on %s", wl.name, srv.kind.name), res)
+		results[wl.name][kind.name] = res
+		printLoadResult(os.Stderr, fmt.Sprintf("%s on %s", wl.name, kind.name), res)
 	}
 	return nil
 }

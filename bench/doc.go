@@ -57,9 +57,10 @@
 // the OutOfMemoryError flags) with upstream zkEnv.sh's heap, -Xmx1000m
 // (--zk-heap; Debian's zkEnv.sh sets no heap at all). Its zoo.cfg keeps
 // ZooKeeper's defaults (tickTime=2000, forceSync=yes, snapCount=100000,
-// the NIO server) except admin.enableServer=false, clientPortAddress=127.0.0.1
-// and maxClientCnxns=0 (the default of 60 per address would refuse more
-// than 60 connections from the driver). slf4j-simple is put on the
+// the NIO server) except admin.enableServer=false, clientPortAddress=127.0.0.1,
+// maxClientCnxns=0 (the default of 60 per address would refuse more
+// than 60 connections from the driver) and 4lw.commands.whitelist=*
+// (mntr, for instance). slf4j-simple is put on the
 // classpath so that ZooKeeper logs at INFO to the run directory; with
 // Debian's classpath alone it logs nothing.
 //
@@ -137,15 +138,51 @@
 // it loads that and replays almost nothing, and zkx starts a new log
 // segment after every recovery.
 //
+// # ensemble
+//
+// ensemble starts a fresh --nodes member ensemble (3) of ZooKeeper and then
+// of zkx on loopback, each member its own process with its own run
+// directory (server.N/zoo.cfg, server.N/data/myid, server.N/server.log):
+// zoo.cfg as compare's plus 4lw.commands.whitelist=* and the server.N=
+// 127.0.0.1:QUORUM:ELECTION lines, fsync on; ZooKeeper runs as
+// QuorumPeerMain zoo.cfg, zkx as zkx server --config zoo.cfg. It is ready
+// when exactly one member answers srvr with Mode: leader and every other
+// with Mode: follower (a member without a quorum answers "This ZooKeeper
+// instance is not currently serving requests"); a member that exits first
+// makes it try new ports, up to three times, and one that does not come
+// up within --start-timeout ends that server's measurements with every
+// member's log tail. On it, in this order:
+//
+//   - throughput and latency: the load driver with the workloads of
+//     --workloads (write,read) and --outstanding 4, connection i on member
+//     i mod N alone (loadConfig.spread), compare's table;
+//   - lock handoffs: recipes' measurement (runLockContention) with
+//     --contenders sessions, session i on member i mod N;
+//   - failover, --kills times: a writer with a session on the non-leader
+//     members makes one setData after another; after 20 acknowledged
+//     writes the leader gets SIGKILL, and the time runs to the
+//     acknowledgment of the first write sent after the kill (one sent
+//     before may have been committed by the old leader). A write that
+//     fails ends the session and the writer opens a new one at once,
+//     every 5ms, so the client's reconnection backoff (up to a second)
+//     does not blur the time. The killed member is then restarted on its
+//     data and the next kill waits until every member serves again. It
+//     runs last because a restarted ZooKeeper member has a cold JIT.
+//
+// If one server's ensemble fails, the report still has what the other
+// measured, names the failure, and the command exits with status 1.
+//
 // # Extending
 //
 // The pieces are small so that later measurements reuse them: a workload is
 // a setup and a step (workload.go), run for a time or, with loadConfig.ops,
 // a count; a subcommand is an entry in subcommands (main.go); a server kind
-// knows how to check and run one server, measure its log and snapshots on
-// disk and read its startup log (servers.go, logfiles.go); launchServer,
-// server.start, server.stopProcess, process.stop, freeLoopbackAddr,
+// knows how to check and run one server or one ensemble member (zooCfg
+// writes both configurations), measure its log and snapshots on disk and
+// read its startup log (servers.go, logfiles.go); launchServer,
+// server.start, server.stopProcess, launchEnsemble, ensemble.waitServing,
+// process.stop, process.kill, freeLoopbackAddr, freeLoopbackPorts,
 // waitServing, fourLetter, readProcStatus and waitRSSSettled (servers.go,
-// proc.go) start, wait for, stop and measure servers; Histogram
-// (histogram.go) records latencies.
+// ensemble.go, proc.go) start, wait for, stop and measure servers;
+// Histogram (histogram.go) records latencies.
 package main

@@ -36,6 +36,11 @@ type loadConfig struct {
 	// requests, all measured, no warmup, duration ignored. Measurements of
 	// what a number of txns leaves behind (disk) need a count, not a time.
 	ops int
+	// spread gives connection i server i mod len(servers) alone instead of
+	// all of them, so that the members of an ensemble get equal shares of
+	// the connections (as many clients, each with its own shuffled connect
+	// string, would give them) and every run the same shares.
+	spread bool
 }
 
 // loadFlags are the driver's flags, shared by load and compare.
@@ -44,7 +49,8 @@ type loadFlags struct {
 	warmup, duration, drain             time.Duration
 	seed                                uint64
 	syncClient                          bool
-	ops                                 int // a counted run (disk sets it; no flag)
+	ops                                 int  // a counted run (disk sets it; no flag)
+	spread                              bool // ensemble sets it; no flag
 }
 
 func (f *loadFlags) register(fs *flag.FlagSet) {
@@ -63,7 +69,7 @@ func (f *loadFlags) config(servers []string, wl *workload) (loadConfig, error) {
 	cfg := loadConfig{
 		servers: servers, conns: f.conns, outstanding: f.outstanding, workload: wl,
 		valueSize: f.valueSize, keys: f.keys, warmup: f.warmup, duration: f.duration,
-		seed: f.seed, drain: f.drain, ops: f.ops,
+		seed: f.seed, drain: f.drain, ops: f.ops, spread: f.spread,
 	}
 	if f.syncClient {
 		cfg.conns, cfg.outstanding = 1, 1
@@ -82,12 +88,27 @@ func (f *loadFlags) config(servers []string, wl *workload) (loadConfig, error) {
 }
 
 func (c loadConfig) describe() string {
+	var s string
 	if c.ops > 0 {
-		return fmt.Sprintf("conns=%d outstanding=%d value-size=%d keys=%d ops=%d seed=%d",
+		s = fmt.Sprintf("conns=%d outstanding=%d value-size=%d keys=%d ops=%d seed=%d",
 			c.conns, c.outstanding, c.valueSize, c.keys, c.ops, c.seed)
+	} else {
+		s = fmt.Sprintf("conns=%d outstanding=%d value-size=%d keys=%d warmup=%v duration=%v seed=%d",
+			c.conns, c.outstanding, c.valueSize, c.keys, c.warmup, c.duration, c.seed)
 	}
-	return fmt.Sprintf("conns=%d outstanding=%d value-size=%d keys=%d warmup=%v duration=%v seed=%d",
-		c.conns, c.outstanding, c.valueSize, c.keys, c.warmup, c.duration, c.seed)
+	if c.spread {
+		s += fmt.Sprintf(", connection i to server i mod %d", len(c.servers))
+	}
+	return s
+}
+
+// connServers is the connect string of connection i (see spread).
+func (c loadConfig) connServers(i int) []string {
+	if !c.spread {
+		return c.servers
+	}
+	j := i % len(c.servers)
+	return c.servers[j : j+1]
 }
 
 // loadRun is the state of one driver run that setup and workers share.
@@ -188,8 +209,8 @@ func runLoad(ctx context.Context, cfg loadConfig, progress io.Writer) (*loadResu
 // workload's setup left it (disk reads the log there).
 func startLoad(ctx context.Context, cfg loadConfig, progress io.Writer) (*loadRun, error) {
 	run := &loadRun{cfg: cfg}
-	for range cfg.conns {
-		cl, err := client.Connect(ctx, cfg.servers, client.WithSessionTimeout(30*time.Second))
+	for i := range cfg.conns {
+		cl, err := client.Connect(ctx, cfg.connServers(i), client.WithSessionTimeout(30*time.Second))
 		if err != nil {
 			run.close()
 			return nil, err

@@ -11,8 +11,8 @@ import (
 	"syscall"
 )
 
-// subcommand is one thing the harness does. Later measurements (lock
-// handoffs, ensembles) add an entry to subcommands.
+// subcommand is one thing the harness does. A new measurement adds an
+// entry to subcommands.
 type subcommand struct {
 	name    string
 	summary string
@@ -26,6 +26,7 @@ var subcommands = []subcommand{
 	{"disk", "make N setData txns against each server, report the bytes its txn log used per txn", diskCommand},
 	{"restart", "populate each server with N znodes, restart it, time the first getData after start", restartCommand},
 	{"recipes", "lock handoffs (zkx lock recipe vs go-zookeeper zk.Lock), round trips, recipe call overhead", recipesCommand},
+	{"ensemble", "start a 3-member ensemble of each; throughput, latency, leader failover time, lock handoffs", ensembleCommand},
 }
 
 func main() {

@@ -82,11 +82,7 @@ func (p *process) alive() bool {
 // grace, then kills. It reports how long the process took to exit.
 func (p *process) stop(grace time.Duration) (time.Duration, error) {
 	start := time.Now()
-	defer func() {
-		liveProcesses.Lock()
-		delete(liveProcesses.m, p)
-		liveProcesses.Unlock()
-	}()
+	defer p.forget()
 	if !p.alive() {
 		return 0, nil
 	}
@@ -99,6 +95,23 @@ func (p *process) stop(grace time.Duration) (time.Duration, error) {
 	_ = p.cmd.Process.Kill()
 	<-p.exited
 	return time.Since(start), fmt.Errorf("%s did not stop within %v of SIGTERM; killed", p.name, grace)
+}
+
+// kill sends SIGKILL, as a crash would end the server, and waits for the
+// process to exit.
+func (p *process) kill() {
+	defer p.forget()
+	if p.alive() {
+		_ = p.cmd.Process.Kill()
+	}
+	<-p.exited
+}
+
+// forget takes an ended (or ending) process off liveProcesses.
+func (p *process) forget() {
+	liveProcesses.Lock()
+	delete(liveProcesses.m, p)
+	liveProcesses.Unlock()
 }
 
 // stopAllProcesses stops whatever is still running; main calls it on every
@@ -141,12 +154,27 @@ var errExitedEarly = errors.New("server exited before it was ready")
 // moment ago. Another process may take it before the server binds it;
 // callers retry on errExitedEarly.
 func freeLoopbackAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freeLoopbackPorts(1)
 	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
+		return "", err
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])), nil
+}
+
+// freeLoopbackPorts returns n different ports of 127.0.0.1 that were free
+// a moment ago (all are held open together, so none repeats), with the
+// same caveat as freeLoopbackAddr.
+func freeLoopbackPorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find a free port: %w", err)
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }
 
 // fourLetter sends a four-letter word ("srvr", "ruok", "mntr", ...) to addr

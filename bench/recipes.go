@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,11 +48,9 @@ func recipesCommand(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	skipped := map[string]bool{}
-	for _, s := range strings.Split(*skip, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			skipped[s] = true
-		}
+	skipped, err := parseSkip(*skip, "lock", "trips", "overhead")
+	if err != nil {
+		return usageError{fs, err.Error()}
 	}
 	kinds, err := so.kinds()
 	if err != nil {
@@ -95,7 +94,7 @@ func recipesCommand(ctx context.Context, args []string) error {
 				row.trips, row.detail = n, detail
 			}
 			if !skipped["lock"] {
-				res, err := runLockContention(ctx, srv.addr, zkxServer, *contenders, *warmup, *duration)
+				res, err := runLockContention(ctx, []string{srv.addr}, zkxServer, *contenders, *warmup, *duration)
 				if err != nil {
 					return fmt.Errorf("lock: %w", err)
 				}
@@ -166,6 +165,21 @@ func recipesCommand(ctx context.Context, args []string) error {
 		t.write(os.Stdout)
 	}
 	return nil
+}
+
+// parseSkip reads a --skip list: comma-separated names out of known.
+func parseSkip(list string, known ...string) (map[string]bool, error) {
+	skipped := map[string]bool{}
+	for name := range strings.SplitSeq(list, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		if !slices.Contains(known, name) {
+			return nil, fmt.Errorf("--skip: unknown part %q (have %s)", name, strings.Join(known, ", "))
+		}
+		skipped[name] = true
+	}
+	return skipped, nil
 }
 
 type lockResult struct {
@@ -259,15 +273,18 @@ type quietLogger struct{}
 func (quietLogger) Printf(string, ...any) {}
 
 // runLockContention has n sessions loop acquire -> release on one lock.
-func runLockContention(ctx context.Context, addr string, zkx bool, n int, warmup, duration time.Duration) (*lockResult, error) {
+// Session i connects to addrs[i mod len(addrs)] (the members of an
+// ensemble get equal shares); the log figures are addrs[0]'s.
+func runLockContention(ctx context.Context, addrs []string, zkx bool, n int, warmup, duration time.Duration) (*lockResult, error) {
 	var lockers []locker
 	defer func() {
 		for _, l := range lockers {
 			l.close()
 		}
 	}()
+	addr := addrs[0]
 	for i := 0; i < n; i++ {
-		l, err := newLocker(ctx, addr, zkx)
+		l, err := newLocker(ctx, addrs[i%len(addrs)], zkx)
 		if err != nil {
 			return nil, err
 		}

@@ -16,8 +16,8 @@ import (
 )
 
 // serverKind is a server the harness can start: ZooKeeper or zkx. A
-// comparison runs the same thing against each kind in turn. Later kinds
-// (a 3-node ensemble of either) add an entry here.
+// comparison runs the same thing against each kind in turn. The ensemble
+// subcommand runs several members of one kind (memberArgv).
 type serverKind struct {
 	name string // in tables and flags
 	// prepare checks that the server can run (java and the jars; a zkx
@@ -26,6 +26,10 @@ type serverKind struct {
 	// argv is the command that runs the server for clients on addr with
 	// its data under dataDir. Its working directory is the run directory.
 	argv func(o *serverOptions, dir, dataDir, addr string) ([]string, error)
+	// memberArgv is the command that runs one member of an ensemble from
+	// the zoo.cfg at cfgPath (written by the harness, with myid in its
+	// dataDir), as ZooKeeper's zkServer.sh would run it.
+	memberArgv func(o *serverOptions, dir, cfgPath string) ([]string, error)
 	// logUsage reads what the txn log under dataDir takes on disk;
 	// snapshots lists the snapshot files.
 	logUsage  func(dataDir string) (logUsage, error)
@@ -104,6 +108,15 @@ func (o *serverOptions) describe(w io.Writer, versions []string) {
 	fmt.Fprintln(w)
 }
 
+// pinned returns argv under taskset when --server-cpus is set. taskset
+// execs the server, so the pid stays the server's.
+func (o *serverOptions) pinned(argv []string) []string {
+	if o.serverCPUs == "" {
+		return argv
+	}
+	return append([]string{"taskset", "-c", o.serverCPUs}, argv...)
+}
+
 // cleanup removes what prepare made.
 func (o *serverOptions) cleanup() {
 	if o.zkxBuilt != "" {
@@ -147,54 +160,81 @@ var zookeeperKind = &serverKind{
 		return nil
 	},
 	argv: func(o *serverOptions, dir, dataDir, addr string) ([]string, error) {
-		_, port, _ := net.SplitHostPort(addr)
-		// A standalone server configured as a production one would be:
-		// ZooKeeper's defaults (forceSync=yes, snapCount=100000, NIO
-		// connections) except that the admin server is off, clients come
-		// over loopback, and many connections from one address are
-		// allowed (the default maxClientCnxns=60 would refuse --conns > 60).
-		cfg := strings.Join([]string{
-			"tickTime=2000",
-			"initLimit=10",
-			"syncLimit=5",
-			"dataDir=" + dataDir,
-			"clientPort=" + port,
-			"clientPortAddress=127.0.0.1",
-			"admin.enableServer=false",
-			"maxClientCnxns=0",
-		}, "\n") + "\n"
 		cfgPath := filepath.Join(dir, "zoo.cfg")
-		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		if err := os.WriteFile(cfgPath, []byte(zooCfg(dataDir, addr, nil)), 0o644); err != nil {
 			return nil, err
 		}
-		java, err := exec.LookPath("java")
-		if err != nil {
-			return nil, err
-		}
-		// What zkServer.sh start-foreground runs, with upstream zkEnv.sh's
-		// heap (Debian's zkEnv.sh sets none, leaving the JVM's default of
-		// a quarter of RAM).
-		argv := []string{java,
-			"-Dzookeeper.log.dir=" + dir,
-			"-Dzookeeper.log.file=zookeeper.log",
-			"-XX:+HeapDumpOnOutOfMemoryError",
-			"-XX:OnOutOfMemoryError=kill -9 %p",
-			"-Xmx" + o.zkHeap,
-		}
-		argv = append(argv, o.zkJVMFlags...)
-		argv = append(argv,
-			"-cp", slf4jSimpleJar+":"+o.zkJar,
-			"-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
-			"-Dorg.slf4j.simpleLogger.showDateTime=true",
-			"-Dcom.sun.management.jmxremote",
-			"-Dcom.sun.management.jmxremote.local.only=true",
-			"org.apache.zookeeper.server.quorum.QuorumPeerMain",
-			cfgPath)
-		return argv, nil
+		return zookeeperArgv(o, dir, cfgPath)
 	},
+	memberArgv:    zookeeperArgv,
 	logUsage:      zookeeperLogUsage,
 	snapshots:     zookeeperSnapshots,
 	recoveryNotes: zookeeperRecoveryNotes,
+}
+
+// zooCfg is a server's zoo.cfg for clients on clientAddr (host:port) with
+// its data in dataDir. It keeps ZooKeeper's defaults (forceSync=yes,
+// snapCount=100000, the NIO server), as a production server would, except
+// that the admin server is off, clients come over loopback, many
+// connections from one address are allowed (the default maxClientCnxns=60
+// would refuse --conns > 60) and every four-letter word is allowed. peers,
+// if any, make it a member of that ensemble (server.N lines; the member's
+// own number goes in dataDir/myid).
+func zooCfg(dataDir, clientAddr string, peers []quorumPeer) string {
+	host, port, _ := net.SplitHostPort(clientAddr)
+	lines := []string{
+		"tickTime=2000",
+		"initLimit=10",
+		"syncLimit=5",
+		"dataDir=" + dataDir,
+		"clientPort=" + port,
+		"clientPortAddress=" + host,
+		"admin.enableServer=false",
+		"maxClientCnxns=0",
+		"4lw.commands.whitelist=*",
+	}
+	for _, p := range peers {
+		lines = append(lines, p.line())
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// quorumPeer is one server.N line of an ensemble's zoo.cfg: where member
+// N listens to its peers (quorum port, election port).
+type quorumPeer struct {
+	id                       int
+	host                     string
+	quorumPort, electionPort int
+}
+
+func (p quorumPeer) line() string {
+	return fmt.Sprintf("server.%d=%s:%d:%d", p.id, p.host, p.quorumPort, p.electionPort)
+}
+
+// zookeeperArgv is what zkServer.sh start-foreground runs for the zoo.cfg
+// at cfgPath, with upstream zkEnv.sh's heap (Debian's zkEnv.sh sets none,
+// leaving the JVM's default of a quarter of RAM). ZooKeeper logs into dir.
+func zookeeperArgv(o *serverOptions, dir, cfgPath string) ([]string, error) {
+	java, err := exec.LookPath("java")
+	if err != nil {
+		return nil, err
+	}
+	argv := []string{java,
+		"-Dzookeeper.log.dir=" + dir,
+		"-Dzookeeper.log.file=zookeeper.log",
+		"-XX:+HeapDumpOnOutOfMemoryError",
+		"-XX:OnOutOfMemoryError=kill -9 %p",
+		"-Xmx" + o.zkHeap,
+	}
+	argv = append(argv, o.zkJVMFlags...)
+	return append(argv,
+		"-cp", slf4jSimpleJar+":"+o.zkJar,
+		"-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
+		"-Dorg.slf4j.simpleLogger.showDateTime=true",
+		"-Dcom.sun.management.jmxremote",
+		"-Dcom.sun.management.jmxremote.local.only=true",
+		"org.apache.zookeeper.server.quorum.QuorumPeerMain",
+		cfgPath), nil
 }
 
 var zkxKind = &serverKind{
@@ -220,6 +260,9 @@ var zkxKind = &serverKind{
 	argv: func(o *serverOptions, dir, dataDir, addr string) ([]string, error) {
 		argv := []string{o.zkxBin, "server", "--listen", addr, "--data-dir", dataDir, "--admin", "off"}
 		return append(argv, o.zkxArgs...), nil
+	},
+	memberArgv: func(o *serverOptions, dir, cfgPath string) ([]string, error) {
+		return append([]string{o.zkxBin, "server", "--config", cfgPath}, o.zkxArgs...), nil
 	},
 	logUsage:      zkxLogUsage,
 	snapshots:     zkxSnapshots,
@@ -315,11 +358,7 @@ func (s *server) start(ctx context.Context, ready func(context.Context) error) e
 		if err != nil {
 			return err
 		}
-		if s.opts.serverCPUs != "" {
-			// taskset execs the server, so the pid stays the server's.
-			argv = append([]string{"taskset", "-c", s.opts.serverCPUs}, argv...)
-		}
-		if s.proc, err = startProcess(s.kind.name, s.dir, filepath.Join(s.dir, "server.log"), argv); err != nil {
+		if s.proc, err = startProcess(s.kind.name, s.dir, filepath.Join(s.dir, "server.log"), s.opts.pinned(argv)); err != nil {
 			return err
 		}
 		err = ready(ctx)
@@ -374,7 +413,7 @@ func (s *server) checkAlive() error {
 	if s.proc.alive() {
 		return nil
 	}
-	return fmt.Errorf("%s exited (%v)\n%s", s.kind.name, s.proc.waitErr, s.proc.logTail())
+	return fmt.Errorf("%s exited (%v)\n%s", s.proc.name, s.proc.waitErr, s.proc.logTail())
 }
 
 // logContains reports whether the server's log has s in it.

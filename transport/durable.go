@@ -11,6 +11,7 @@ import (
 	"github.com/zkx-project/zkx/core/session"
 	"github.com/zkx-project/zkx/core/tree"
 	"github.com/zkx-project/zkx/core/txn"
+	"github.com/zkx-project/zkx/core/zab"
 	"github.com/zkx-project/zkx/wal"
 )
 
@@ -21,6 +22,11 @@ type Recovered struct {
 	Log      *wal.Log
 	Info     wal.Recovered
 	Took     time.Duration
+	// Recent holds the last txns replayed (at most maxStoreEntries), as
+	// zab entries, and RecentBase the zxid before them: what an ensemble
+	// member can send a lagging follower without a snapshot.
+	Recent     []zab.Entry
+	RecentBase int64
 }
 
 // Recover rebuilds the tree and sessions from the newest valid snapshot in
@@ -30,9 +36,11 @@ func Recover(dir string, opts wal.Options) (*Recovered, error) {
 	r := &Recovered{Tree: tree.New()}
 	sessions := map[int64]session.Session{}
 	var events []tree.Event
+	dropped := false
 	ld := wal.Loader{
 		Snapshot: func(zxid int64, body io.Reader) error {
 			sessions = map[int64]session.Session{}
+			r.Recent, dropped = nil, false
 			if zxid == 0 {
 				r.Tree = tree.New() // the full log follows
 				return nil
@@ -55,6 +63,12 @@ func Recover(dir string, opts wal.Options) (*Recovered, error) {
 				delete(sessions, t.Session)
 			}
 			_, events = r.Tree.Apply(t, events[:0])
+			if len(r.Recent) >= maxStoreEntries {
+				half := len(r.Recent) / 2
+				r.RecentBase, dropped = r.Recent[half-1].Zxid, true
+				r.Recent = append(r.Recent[:0:0], r.Recent[half:]...)
+			}
+			r.Recent = append(r.Recent, zab.Entry{Zxid: t.Zxid, Data: txn.Marshal(nil, t)})
 			return nil
 		},
 	}
@@ -63,6 +77,9 @@ func Recover(dir string, opts wal.Options) (*Recovered, error) {
 		return nil, err
 	}
 	r.Log, r.Info = log, info
+	if !dropped {
+		r.RecentBase = info.SnapshotZxid
+	}
 	for _, s := range sessions {
 		r.Sessions = append(r.Sessions, s)
 	}
@@ -80,6 +97,11 @@ type snapshotter struct {
 	snapCount  int64
 	retain     int
 	purgeEvery time.Duration
+
+	// gate is held while a snapshot is written, and by an ensemble member
+	// resetting its log, so that no snapshot of the state being replaced
+	// lands after the reset.
+	gate sync.Mutex
 
 	mu        sync.Mutex
 	running   bool
@@ -133,6 +155,8 @@ func (sn *snapshotter) tick() {
 
 // take writes one snapshot now.
 func (sn *snapshotter) take() (wal.SnapshotInfo, error) {
+	sn.gate.Lock()
+	defer sn.gate.Unlock()
 	start := time.Now()
 	zxid := sn.core.LastZxid()
 	info, err := sn.log.WriteSnapshot(zxid, sn.core.SnapshotBody)
@@ -146,7 +170,9 @@ func (sn *snapshotter) take() (wal.SnapshotInfo, error) {
 }
 
 func (sn *snapshotter) purge() {
+	sn.gate.Lock()
 	res, err := sn.log.Purge(sn.retain)
+	sn.gate.Unlock()
 	if err != nil {
 		sn.logger.Error("purge failed", "err", err)
 		return
@@ -157,3 +183,11 @@ func (sn *snapshotter) purge() {
 }
 
 func (sn *snapshotter) wait() { sn.wg.Wait() }
+
+// FinishReset completes a log reset that a crash interrupted (see
+// wal.Log.BeginReset): the recovered state, which stops at the reset's
+// zxid, becomes the log's base.
+func FinishReset(r *Recovered) error {
+	_, err := r.Log.Reset(r.Info.LastZxid, snapshotOf(r.Tree, r.Sessions))
+	return err
+}

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/zkx-project/zkx/core/server"
+	"github.com/zkx-project/zkx/core/zab"
 )
 
 // Version is what zkx reports as its ZooKeeper version: the protocol level
@@ -51,6 +52,10 @@ func (n *Node) FourLetter(cmd string) string {
 		return "rw"
 	case "srvr", "stat":
 		snap := core.Snapshot()
+		if snap.Mode == "looking" {
+			// ZooKeeper's answer while it has no quorum.
+			return "This ZooKeeper instance is not currently serving requests\n"
+		}
 		fmt.Fprintf(&b, "Zookeeper version: %s\n", Version)
 		if cmd == "stat" {
 			b.WriteString("Clients:\n")
@@ -226,6 +231,20 @@ func (n *Node) Metrics() []Metric {
 	}
 	if len(n.core.Config().Runtimes) > 0 {
 		ms2 = append(ms2, Metric{"zkx_recipe_parked", n.core.ParkedCalls()})
+	}
+	if st, ok := n.EnsembleStatus(); ok {
+		ms2 = append(ms2, Metric{"zk_peer_state", st.Role.String()})
+		if st.Role == zab.Leading {
+			// Only the leader reports these, as in ZooKeeper.
+			ms2 = append(ms2,
+				Metric{"zk_learners", st.Followers},
+				Metric{"zk_followers", st.Followers},
+				Metric{"zk_synced_followers", st.SyncedFollowers},
+				Metric{"zk_pending_syncs", st.PendingSyncs},
+			)
+		}
+		ms2 = append(ms2, Metric{"zkx_epoch", st.Epoch}, Metric{"zkx_leader", st.Leader},
+			Metric{"zkx_committed_zxid", fmt.Sprintf("0x%x", st.Committed)})
 	}
 	return ms2
 }

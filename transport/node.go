@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/zkx-project/zkx/core/server"
+	"github.com/zkx-project/zkx/core/zab"
 	"github.com/zkx-project/zkx/transport/jute"
+	"github.com/zkx-project/zkx/transport/peer"
 	"github.com/zkx-project/zkx/wal"
 )
 
@@ -49,6 +51,9 @@ type NodeConfig struct {
 	PurgeInterval   time.Duration
 	Server          server.Config
 	Logger          *slog.Logger
+	// Ensemble makes the node a member of a replicated ensemble (nil:
+	// standalone). Its log is WAL.
+	Ensemble *EnsembleConfig
 	// Builtins are installed (or upgraded) before the first client is
 	// served; see server.InstallBuiltins. The node closes the recipe
 	// runtimes of Server when it stops.
@@ -75,6 +80,8 @@ type Node struct {
 	admin     *http.Server
 	adminAddr string
 	snaps     *snapshotter
+	ens       *ensemble
+	mesh      *peer.Mesh
 }
 
 // StartNode starts a standalone node over core and begins serving clients.
@@ -111,17 +118,30 @@ func StartNode(cfg NodeConfig, core *server.Server) (*Node, error) {
 	if cfg.WAL != nil {
 		n.snaps = newSnapshotter(core, cfg.WAL, n.log, cfg.SnapCount, cfg.SnapRetainCount, cfg.PurgeInterval)
 	}
+	if cfg.Ensemble != nil {
+		if err := n.joinEnsemble(); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.wg.Add(3)
 	go func() {
 		defer n.wg.Done()
-		if err := core.RunCommit(ctx); err != nil {
+		var err error
+		if n.ens != nil {
+			err = n.ens.run(ctx)
+		} else {
+			err = core.RunCommit(ctx)
+		}
+		if err != nil {
 			n.fail(err)
 		}
 	}()
-	if len(cfg.Builtins) > 0 {
-		// Prepped before any client request: none can miss a builtin.
+	if len(cfg.Builtins) > 0 && n.ens == nil {
+		// Prepped before any client request: none can miss a builtin. (An
+		// ensemble's leader installs them when it is established.)
 		core.InstallBuiltins(cfg.Builtins)
 	}
 	if len(cfg.Server.Runtimes) > 0 {
@@ -133,8 +153,43 @@ func StartNode(cfg NodeConfig, core *server.Server) (*Node, error) {
 	if cfg.AdminAddr != "" {
 		n.startAdmin(cfg.AdminAddr)
 	}
-	n.log.Info("serving clients", "addr", ln.Addr().String(), "mode", "standalone")
+	mode := "standalone"
+	if n.ens != nil {
+		mode = "ensemble"
+	}
+	n.log.Info("serving clients", "addr", ln.Addr().String(), "mode", mode)
 	return n, nil
+}
+
+// joinEnsemble starts the peer links and the ZAB driver.
+func (n *Node) joinEnsemble() error {
+	ec := n.cfg.Ensemble
+	if n.cfg.WAL == nil {
+		return fmt.Errorf("transport: an ensemble member needs a write-ahead log")
+	}
+	mesh, err := peer.Start(peer.Config{ID: ec.ID, Peers: ec.Peers, Logger: n.log})
+	if err != nil {
+		return fmt.Errorf("transport: peer links: %w", err)
+	}
+	n.core.SetPeers(peerSender{mesh: mesh})
+	ens, err := newEnsemble(*ec, n.core, n.cfg.WAL, mesh, n.log)
+	if err != nil {
+		mesh.Close()
+		return err
+	}
+	ens.builtins = n.cfg.Builtins
+	ens.snaps = n.snaps
+	n.ens, n.mesh = ens, mesh
+	return nil
+}
+
+// EnsembleStatus returns the node's ZAB status, and false if it is
+// standalone.
+func (n *Node) EnsembleStatus() (zab.Status, bool) {
+	if n.ens == nil {
+		return zab.Status{}, false
+	}
+	return n.ens.Status(), true
 }
 
 func (n *Node) fail(err error) {
@@ -217,6 +272,9 @@ func (n *Node) Stop() {
 		n.connWG.Wait()
 		n.cancel()
 		n.wg.Wait()
+		if n.mesh != nil {
+			n.mesh.Close()
+		}
 		for _, rt := range n.cfg.Server.Runtimes {
 			if err := rt.Close(); err != nil {
 				n.log.Warn("closing a recipe runtime", "kind", rt.Kind(), "err", err)
@@ -224,7 +282,11 @@ func (n *Node) Stop() {
 		}
 		if n.snaps != nil {
 			n.snaps.wait()
-			if err := n.cfg.WAL.Close(); err != nil {
+			w := n.cfg.WAL
+			if n.ens != nil {
+				w = n.ens.wal // reopened if a truncation reset it
+			}
+			if err := w.Close(); err != nil {
 				n.log.Error("closing the log", "err", err)
 			}
 		}

@@ -73,6 +73,21 @@ func (l *Log) Reset(zxid int64, write SnapshotWriter) (SnapshotInfo, error) {
 	return info, nil
 }
 
+// BeginReset makes a Reset to zxid durable without doing it: recovery
+// from now on stops at zxid and reports ResetPending, and the caller
+// finishes with Reset once it has rebuilt the state there (reopening the
+// log is how a replica rebuilds its state after a TRUNC).
+func (l *Log) BeginReset(zxid int64) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return l.writeResetMarker(zxid)
+}
+
 func (l *Log) syncDir(dir string) error {
 	if l.opts.NoSync {
 		return nil

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"maps"
 	"math/rand/v2"
 	"net"
@@ -281,20 +280,6 @@ func (h *killHarness) stop() {
 		h.fail("the server stopped with %v after SIGTERM", st)
 	}
 	h.proc = nil
-}
-
-func fourLetterWord(addr, word string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, word); err != nil {
-		return "", err
-	}
-	out, err := io.ReadAll(c)
-	return string(out), err
 }
 
 var hashLine = regexp.MustCompile(`^([0-9a-f]+): (\d+)\n$`)

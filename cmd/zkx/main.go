@@ -55,6 +55,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	app.Commands = append(app.Commands, znodeCommands()...)
 	app.Commands = append(app.Commands, dataDirCommands()...)
 	app.Commands = append(app.Commands, recipeCommand())
+	app.Commands = append(app.Commands, ensembleCommand())
 	return app
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/zkx-project/zkx/core/server"
 	"github.com/zkx-project/zkx/host"
 	"github.com/zkx-project/zkx/transport"
+	"github.com/zkx-project/zkx/transport/peer"
 	"github.com/zkx-project/zkx/wal"
 )
 
@@ -106,7 +108,8 @@ func runServer(c *cli.Context) error {
 	if !cfg.ForceSync {
 		logger.Warn("forceSync=no: writes are acknowledged before they are on disk; a crash can lose them")
 	}
-	rec, err := transport.Recover(logDir, wal.Options{SnapDir: cfg.DataDir, NoSync: !cfg.ForceSync, SegmentSize: cfg.PreAllocSize, Logger: logger})
+	walOpts := wal.Options{SnapDir: cfg.DataDir, NoSync: !cfg.ForceSync, SegmentSize: cfg.PreAllocSize, Logger: logger}
+	rec, err := transport.Recover(logDir, walOpts)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("recovery failed: %v", err), 1)
 	}
@@ -136,7 +139,20 @@ func runServer(c *cli.Context) error {
 		Runtimes:               runtimes,
 		RecipeBudget:           cfg.RecipeBudget,
 	}, rec.Tree, rec.Sessions)
+	ens, err := ensembleConfig(cfg, logDir, walOpts, rec)
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	if rec.Info.ResetPending {
+		if ens == nil {
+			return cli.Exit("the log has an unfinished reset (from an ensemble's truncation); start this server with its ensemble configuration", 1)
+		}
+		if err := transport.FinishReset(rec); err != nil {
+			return cli.Exit(fmt.Sprintf("finishing the log reset: %v", err), 1)
+		}
+	}
 	node, err := transport.StartNode(transport.NodeConfig{
+		Ensemble:            ens,
 		ClientAddr:          addr,
 		FourLetterWhitelist: cfg.FourLetterWhitelist,
 		MaxBuffer:           cfg.MaxBuffer,
@@ -172,6 +188,39 @@ func runServer(c *cli.Context) error {
 		return cli.Exit(err.Error(), 1)
 	}
 	return nil
+}
+
+// ensembleConfig turns zoo.cfg's server.N lines into the node's ensemble
+// (nil: standalone, which is also what a single server.N line means, as
+// in ZooKeeper 3.5+).
+func ensembleConfig(cfg *FileConfig, logDir string, opts wal.Options, rec *transport.Recovered) (*transport.EnsembleConfig, error) {
+	if len(cfg.Peers) < 2 {
+		return nil, nil
+	}
+	peers := make(map[int64]peer.Addr, len(cfg.Peers))
+	found := false
+	for _, p := range cfg.Peers {
+		peers[p.ID] = peer.Addr{
+			Quorum:   net.JoinHostPort(p.Host, strconv.Itoa(p.QuorumPort)),
+			Election: net.JoinHostPort(p.Host, strconv.Itoa(p.ElectionPort)),
+			Observer: p.Observer,
+		}
+		found = found || p.ID == cfg.MyID
+	}
+	if !found {
+		return nil, fmt.Errorf("config: myid %d is not one of the server.N lines", cfg.MyID)
+	}
+	return &transport.EnsembleConfig{
+		ID:         cfg.MyID,
+		Peers:      peers,
+		InitLimit:  cfg.InitLimit,
+		SyncLimit:  cfg.SyncLimit,
+		DataDir:    cfg.DataDir,
+		LogDir:     logDir,
+		LogOptions: opts,
+		Recent:     rec.Recent,
+		RecentBase: rec.RecentBase,
+	}, nil
 }
 
 func firstNonEmpty(ss ...string) string {

@@ -31,8 +31,8 @@ func (s *Server) applyBatch(batch []*proposal) {
 	s.answerSyncs(last)
 }
 
-// ApplyCommitted applies txns that are already durable and committed (log
-// replay at startup, or a follower catching up): the tree, sessions and
+// ApplyCommitted applies txns that are already durable and committed by
+// the ensemble (the leader's own, or a learner's from its leader): the tree, sessions and
 // watches change, and clients connected here are answered.
 func (s *Server) ApplyCommitted(txns []*txn.Txn) {
 	batch := make([]*proposal, len(txns))
@@ -40,6 +40,11 @@ func (s *Server) ApplyCommitted(txns []*txn.Txn) {
 		batch[i] = &proposal{txn: t}
 	}
 	s.applyBatch(batch)
+	if s.currentRole().role.prepares() {
+		return // prep issued these zxids itself
+	}
+	// A learner runs no prep; its zxid is what the leader's was, ready for
+	// the moment it becomes leader itself (SetRole starts a new epoch).
 	s.mu.RLock()
 	if z := s.tree.LastZxid(); z > s.zxid {
 		s.zxid = z
@@ -64,19 +69,10 @@ func (s *Server) afterApply(t *txn.Txn, res tree.Result, events []tree.Event, de
 	case *txn.CloseSession:
 		s.sessions.Remove(t.Session)
 	case *txn.SetSessionOwner:
+		// A connection the session left stays open, as in ZooKeeper: its
+		// writes fail with SessionMoved at the leader, and it is closed
+		// when the session ends.
 		s.sessions.SetOwner(t.Session, o.Owner)
-		if o.Owner != s.cfg.ServerID {
-			if c := s.connFor(t.Session); c != nil {
-				s.log.Info("session moved to another server; closing its connection here",
-					"session", hexID(t.Session), "server", o.Owner)
-				s.connMu.Lock()
-				if s.sessionConns[t.Session] == c {
-					delete(s.sessionConns, t.Session)
-				}
-				s.connMu.Unlock()
-				c.sink.Close()
-			}
-		}
 		return deliveries
 	}
 

@@ -494,40 +494,71 @@ func (c *Conn) handleConnect(frame []byte) error {
 		}
 		return nil
 	}
+	if s.currentRole().role.learner() {
+		// Only the leader knows whether the session is still alive (it
+		// may have expired a moment ago, or moved): ask it, and finish
+		// the handshake when it answers (ZooKeeper's revalidation).
+		c.mu.Lock()
+		c.state = stateConnecting
+		c.session.Store(req.SessionID)
+		c.mu.Unlock()
+		s.validateWithLeader(c, req.SessionID, req.Passwd)
+		return nil
+	}
 	sess, ok := s.sessions.Get(req.SessionID)
 	valid := ok && s.sessions.Valid(req.SessionID) && passwordsEqual(sess.Password, req.Passwd)
 	if !valid {
 		s.log.Info("invalid session re-attach, probably expired", "session", hexID(req.SessionID), "remote", c.ip)
-		c.sendConnectResponse(false, 0, 0, nil)
-		c.mu.Lock()
-		c.state = stateClosed
-		close(c.ready)
-		c.mu.Unlock()
-		c.sink.Close()
+		c.refuseSession()
 		return ErrConnClosed
 	}
-	s.sessions.SetTimeout(req.SessionID, timeout, s.cfg.Now().UnixMilli())
+	c.attachSession(req.SessionID, sess.Password)
+	if s.currentRole().role == RoleLeader {
+		s.claimSession(req.SessionID)
+	}
+	return nil
+}
+
+// refuseSession answers a re-attach of a session that is gone and closes
+// the connection: the client learns its session expired.
+func (c *Conn) refuseSession() {
+	c.sendConnectResponse(false, 0, 0, nil)
+	c.mu.Lock()
+	c.state = stateClosed
+	select {
+	case <-c.ready:
+	default:
+		close(c.ready)
+	}
+	c.mu.Unlock()
+	c.sink.Close()
+}
+
+// attachSession makes the connection its session's, closing the one the
+// session had here before.
+func (c *Conn) attachSession(id int64, password []byte) {
+	s := c.s
+	c.mu.Lock()
+	timeout := c.timeout
+	c.mu.Unlock()
+	s.sessions.SetTimeout(id, timeout, s.cfg.Now().UnixMilli())
 	s.connMu.Lock()
-	old := s.sessionConns[req.SessionID]
-	s.sessionConns[req.SessionID] = c
+	old := s.sessionConns[id]
+	s.sessionConns[id] = c
 	s.connMu.Unlock()
 	if old != nil && old != c {
 		old.sink.Close()
 		old.Closed()
 		s.connMu.Lock()
-		s.sessionConns[req.SessionID] = c
+		s.sessionConns[id] = c
 		s.connMu.Unlock()
 	}
 	c.mu.Lock()
-	c.session.Store(req.SessionID)
+	c.session.Store(id)
 	c.state = stateEstablished
 	c.mu.Unlock()
-	c.sendConnectResponse(true, timeout, req.SessionID, sess.Password)
+	c.sendConnectResponse(true, timeout, id, password)
 	close(c.ready)
-	if sess.Owner != s.cfg.ServerID && s.currentRole().role != RoleStandalone {
-		s.claimSession(req.SessionID)
-	}
-	return nil
 }
 
 func passwordsEqual(a, b []byte) bool {

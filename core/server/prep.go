@@ -36,9 +36,13 @@ func (s *Server) prep(r *Request) {
 		t.Session = 0
 		t.Op = op
 	case opSetOwnerInternal:
-		if !s.sessions.Valid(r.Session) {
-			return
+		sess, ok := s.sessions.Get(r.Session)
+		if !ok || !s.sessions.Valid(r.Session) || sess.Owner == r.origin {
+			return // nothing to record: no zxid used
 		}
+		// The owner changes now, for the requests prepped after this one;
+		// the txn tells the other servers.
+		s.sessions.SetOwner(r.Session, r.origin)
 		t.Zxid = s.nextZxid()
 		t.Op = setOwnerOp(r.origin)
 	case opDeleteContainerInternal:

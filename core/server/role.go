@@ -6,7 +6,10 @@ import (
 	"fmt"
 
 	"github.com/zkx-project/zkx/core/acl"
+	"github.com/zkx-project/zkx/core/session"
+	"github.com/zkx-project/zkx/core/tree"
 	"github.com/zkx-project/zkx/core/txn"
+	"github.com/zkx-project/zkx/core/watch"
 	"github.com/zkx-project/zkx/transport/jute"
 )
 
@@ -57,6 +60,10 @@ type roleState struct {
 	epoch  uint32
 }
 
+// SetPeers sets how the server reaches the rest of its ensemble. Call it
+// before the server serves anyone.
+func (s *Server) SetPeers(p Peers) { s.cfg.Peers = p }
+
 // Role returns the server's role and its leader's id.
 func (s *Server) Role() (Role, int64) {
 	s.roleMu.RLock()
@@ -106,6 +113,9 @@ func (s *Server) SetRole(role Role, leader int64, epoch uint32) {
 	s.syncMu.Unlock()
 	s.log.Info("role changed", "role", role.String(), "leader", leader, "epoch", epoch, "was", old.role.String())
 	if interrupted {
+		s.connMu.Lock()
+		s.validating = make(map[int64]pendingAttach)
+		s.connMu.Unlock()
 		s.parkMu.Lock()
 		s.learnerAwait = make(map[recipeKey]*Request)
 		s.parkMu.Unlock()
@@ -147,10 +157,18 @@ const (
 	appTouch    byte = 2 // learner -> leader: sessions alive here
 	appSync     byte = 3 // learner -> leader: a client's sync
 	appSyncDone byte = 4 // leader -> learner: everything before that sync is committed
-	appOwner    byte = 5 // learner -> leader: a session re-attached here
+	appValidate byte = 6 // learner -> leader: may this session re-attach here?
+	appValid    byte = 7 // leader -> learner: the answer
 )
 
 var errBadAppMessage = errors.New("server: malformed message from a peer")
+
+// AppFromLeader reports whether an app message is one a leader sends its
+// learners (handled in order with the protocol's commits), rather than a
+// learner's request to the leader.
+func AppFromLeader(payload []byte) bool {
+	return len(payload) > 0 && (payload[0] == appSyncDone || payload[0] == appValid)
+}
 
 type appWriter struct{ b []byte }
 
@@ -297,14 +315,39 @@ func (s *Server) HandleApp(from int64, payload []byte) error {
 			c.completeWrite(xid, func(r *Request) { s.execRead(r) })
 			s.mu.RUnlock()
 		}
-	case appOwner:
-		sess := rd.varint()
+	case appValidate:
+		sess, pw := rd.varint(), rd.bytes()
 		if rd.err != nil {
 			return rd.err
 		}
+		valid := false
 		if s.currentRole().role.prepares() {
-			s.submit(&Request{Op: opSetOwnerInternal, Session: sess, origin: from, received: s.cfg.Now()})
+			// Under prepLock: the answer and the ownership change are
+			// ordered with every write prep has issued.
+			s.prepLock.Lock()
+			ss, ok := s.sessions.Get(sess)
+			valid = ok && s.sessions.Valid(sess) && passwordsEqual(ss.Password, pw)
+			if valid {
+				s.sessions.Touch(sess, s.cfg.Now().UnixMilli())
+				s.prep(&Request{Op: opSetOwnerInternal, Session: sess, origin: from, received: s.cfg.Now()})
+				s.flushPrepped()
+			}
+			s.prepLock.Unlock()
 		}
+		w := appWriter{b: []byte{appValid}}
+		w.varint(sess)
+		if valid {
+			w.varint(1)
+		} else {
+			w.varint(0)
+		}
+		s.cfg.Peers.SendApp(from, w.b)
+	case appValid:
+		sess, ok := rd.varint(), rd.varint()
+		if rd.err != nil {
+			return rd.err
+		}
+		s.finishValidation(sess, ok == 1)
 	default:
 		return fmt.Errorf("%w: kind %d", errBadAppMessage, payload[0])
 	}
@@ -363,16 +406,45 @@ func (s *Server) forwardSync(r *Request) {
 	s.sendLeader(s.currentRole(), w.b)
 }
 
-// claimSession tells the leader that a session re-attached here.
+// claimSession records that a session re-attached to the leader itself.
 func (s *Server) claimSession(id int64) {
-	rs := s.currentRole()
-	if rs.role.prepares() {
-		s.submit(&Request{Op: opSetOwnerInternal, Session: id, origin: s.cfg.ServerID, received: s.cfg.Now()})
+	s.submit(&Request{Op: opSetOwnerInternal, Session: id, origin: s.cfg.ServerID, received: s.cfg.Now()})
+}
+
+// validateWithLeader asks the leader whether c may re-attach session id.
+func (s *Server) validateWithLeader(c *Conn, id int64, password []byte) {
+	s.connMu.Lock()
+	s.validating[id] = pendingAttach{conn: c, password: append([]byte(nil), password...)}
+	s.connMu.Unlock()
+	w := appWriter{b: []byte{appValidate}}
+	w.varint(id)
+	w.bytes(password)
+	s.sendLeader(s.currentRole(), w.b)
+}
+
+// finishValidation completes (or refuses) the handshake waiting for the
+// leader's answer about session id.
+func (s *Server) finishValidation(id int64, valid bool) {
+	s.connMu.Lock()
+	p, ok := s.validating[id]
+	delete(s.validating, id)
+	s.connMu.Unlock()
+	if !ok || p.conn.isClosed() {
 		return
 	}
-	w := appWriter{b: []byte{appOwner}}
-	w.varint(id)
-	s.sendLeader(rs, w.b)
+	if !valid {
+		s.log.Info("invalid session re-attach, probably expired", "session", hexID(id), "remote", p.conn.ip)
+		p.conn.refuseSession()
+		return
+	}
+	// The leader checked the password the client sent.
+	p.conn.attachSession(id, p.password)
+}
+
+// pendingAttach is a re-attach waiting for the leader's answer.
+type pendingAttach struct {
+	conn     *Conn
+	password []byte
 }
 
 // touchLeader reports to the leader the sessions with a connection here
@@ -398,3 +470,21 @@ func (s *Server) touchLeader() {
 
 // setOwnerOp is the txn op of a session moving to server origin.
 func setOwnerOp(origin int64) txn.Op { return &txn.SetSessionOwner{Owner: origin} }
+
+// ResetState replaces the tree and sessions with a replica's new state
+// (installed from the leader, or rebuilt after a truncation). The server
+// must be serving nobody (RoleLooking): watches and parked calls are gone
+// with the connections.
+func (s *Server) ResetState(t *tree.Tree, sessions []session.Session) {
+	s.prepLock.Lock()
+	defer s.prepLock.Unlock()
+	now := s.cfg.Now()
+	s.mu.Lock()
+	s.tree = t
+	s.sessions.Replace(sessions, now.UnixMilli())
+	s.watchMu.Lock()
+	s.watches = watch.New()
+	s.watchMu.Unlock()
+	s.mu.Unlock()
+	s.resetPrep()
+}

@@ -152,6 +152,9 @@ type Server struct {
 	// learnerAwait: recipe calls of sessions connected here that the
 	// leader parked; their reply comes with a later txn (learner).
 	learnerAwait map[recipeKey]*Request
+	// validating: re-attaches waiting for the leader's word (learner),
+	// guarded by connMu.
+	validating map[int64]pendingAttach
 
 	lastContainerCheck time.Time
 	stats              Stats
@@ -199,6 +202,7 @@ func NewWithTree(cfg Config, t *tree.Tree, sessions []session.Session) *Server {
 		parkedByPath: make(map[string]map[*Request]struct{}),
 		awaiting:     make(map[recipeKey]*Request),
 		learnerAwait: make(map[recipeKey]*Request),
+		validating:   make(map[int64]pendingAttach),
 	}
 	s.view = newPrepView(s)
 	s.stats.lat.reset()

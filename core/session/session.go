@@ -272,3 +272,15 @@ func (t *Table) TouchAll(nowMs int64) {
 		t.touch(e, nowMs)
 	}
 }
+
+// Replace drops every session and adds ss (a replica installed a new
+// state), tracked as touched at nowMs.
+func (t *Table) Replace(ss []Session, nowMs int64) {
+	t.mu.Lock()
+	t.sessions = make(map[int64]*entry)
+	t.buckets = make(map[int64]map[int64]struct{})
+	t.mu.Unlock()
+	for _, s := range ss {
+		t.Add(s, nowMs)
+	}
+}

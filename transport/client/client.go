@@ -625,3 +625,19 @@ func (q *eventQueue) loop() {
 		}
 	}
 }
+
+// Abandon drops the connection and stops the client without closing the
+// session, as a client that crashed would: the session lives on the
+// servers until it expires. Tests use it.
+func (c *Client) Abandon() {
+	c.mu.Lock()
+	if c.closing || c.endedLocked() {
+		c.mu.Unlock()
+		<-c.done
+		return
+	}
+	c.closing = true
+	c.mu.Unlock()
+	c.terminate(0, ErrClosed, jute.StateClosed)
+	<-c.done
+}

@@ -118,7 +118,18 @@ var logLine = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \[`)
 // each command printed what ZooKeeper 3.8's zkCli prints.
 func TestZkCli(t *testing.T) {
 	zkcli := requireZkCli(t)
-	addr := startServer(t, zkxtest.Options{})
+	runZkCliScript(t, zkcli, startServer(t, zkxtest.Options{}))
+}
+
+// TestZkCliEnsemble runs the same session against a 3-node ensemble, zkCli
+// given every server.
+func TestZkCliEnsemble(t *testing.T) {
+	zkcli := requireZkCli(t)
+	e := zkxtest.StartEnsemble(t, 3, 0, zkxtest.Options{MaxSessionTimeout: 30 * time.Second})
+	runZkCliScript(t, zkcli, e.Addrs())
+}
+
+func runZkCliScript(t *testing.T, zkcli, addr string) {
 	// After each command, a get of a missing marker node prints a line
 	// that ends the command's output, so each command's lines are checked
 	// on their own. The last two (whoami, quit) need none; and zkCli

@@ -875,3 +875,27 @@ func (tg *target) normalize(resp jute.Record) string {
 	}
 	return fmt.Sprintf("%+v", resp)
 }
+
+var ensembleSeeds = flag.Int("diff.ensemble-seeds", 5, "number of random op sequences to compare against a 3-node zkx ensemble")
+
+// TestDifferentialEnsemble runs the comparison against a 3-node zkx
+// ensemble, every session on one follower: each write goes through the
+// follower to the leader and back, session expiry is the leader's, and
+// the answers must still be ZooKeeper's.
+func TestDifferentialEnsemble(t *testing.T) {
+	zk := zktest.Start(t,
+		zktest.WithConfig("tickTime", fmt.Sprint(tick.Milliseconds())),
+		zktest.WithConfig("minSessionTimeout", fmt.Sprint(2*tick.Milliseconds())),
+		zktest.WithConfig("maxSessionTimeout", "10000"),
+		zktest.WithJVMFlag("-Dznode.container.checkIntervalMs=36000000"))
+	e := zkxtest.StartEnsemble(t, 3, 0, zkxtest.Options{TickTime: tick, MinSessionTimeout: 2 * tick,
+		MaxSessionTimeout: 10 * time.Second, ContainerCheckInterval: 10 * time.Hour})
+	leader := e.Leader(10 * time.Second)
+	follower := leader%3 + 1
+	for i := 0; i < *ensembleSeeds; i++ {
+		seed := *seed0 + 1000 + int64(i)
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			runSequence(t, seed, *opsPer, zk.Addr(), e.Addr(follower))
+		})
+	}
+}

@@ -47,10 +47,20 @@ type Options struct {
 	RecipeBudget host.Budget
 	// Verbose sends the node's logs to stderr (ZKX_TEST_LOG=1 does too).
 	Verbose bool
+
+	serverID int64
+	ensemble *transport.EnsembleConfig
 }
 
 // Start runs a standalone node and stops it when t ends.
 func Start(t testing.TB, opts Options) *transport.Node {
+	t.Helper()
+	n := start(t, opts)
+	t.Cleanup(n.Stop)
+	return n
+}
+
+func start(t testing.TB, opts Options) *transport.Node {
 	t.Helper()
 	if opts.TickTime == 0 {
 		opts.TickTime = 100 * time.Millisecond
@@ -82,7 +92,19 @@ func Start(t testing.TB, opts Options) *transport.Node {
 		runtimes = transport.RecipeRuntimes(opts.RecipeBudget)
 		builtins = transport.BuiltinRecipes()
 	}
+	if e := opts.ensemble; e != nil {
+		e.DataDir, e.LogDir = opts.DataDir, opts.DataDir
+		e.LogOptions = wal.Options{NoSync: !opts.Sync, NoPreallocate: true, Logger: logger}
+		e.Recent, e.RecentBase = rec.Recent, rec.RecentBase
+		if rec.Info.ResetPending {
+			if err := transport.FinishReset(rec); err != nil {
+				t.Fatalf("zkxtest: finish reset: %v", err)
+			}
+		}
+		logger = logger.With("server", opts.serverID)
+	}
 	core := server.NewWithTree(server.Config{
+		ServerID:               opts.serverID,
 		TickTime:               opts.TickTime,
 		MinSessionTimeout:      opts.MinSessionTimeout,
 		MaxSessionTimeout:      opts.MaxSessionTimeout,
@@ -105,10 +127,10 @@ func Start(t testing.TB, opts Options) *transport.Node {
 		Server:              core.Config(),
 		Logger:              logger,
 		Builtins:            builtins,
+		Ensemble:            opts.ensemble,
 	}, core)
 	if err != nil {
 		t.Fatalf("zkxtest: start node: %v", err)
 	}
-	t.Cleanup(n.Stop)
 	return n
 }

@@ -1,0 +1,652 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zkx-project/zkx/core/server"
+	"github.com/zkx-project/zkx/core/session"
+	"github.com/zkx-project/zkx/core/tree"
+	"github.com/zkx-project/zkx/core/txn"
+	"github.com/zkx-project/zkx/core/zab"
+	"github.com/zkx-project/zkx/transport/peer"
+	"github.com/zkx-project/zkx/wal"
+)
+
+// EnsembleConfig makes a Node a member of a replicated ensemble.
+type EnsembleConfig struct {
+	ID    int64
+	Peers map[int64]peer.Addr // every server, this one included
+	// InitLimit and SyncLimit are in ticks of the server's TickTime, as in
+	// zoo.cfg (defaults 10 and 5).
+	InitLimit, SyncLimit int
+	// DataDir holds the acceptedEpoch and currentEpoch files.
+	DataDir string
+	// LogDir and LogOptions reopen the log after a truncation.
+	LogDir     string
+	LogOptions wal.Options
+	// Recent is the replay of the log at start (Recovered.Recent): the
+	// entries a lagging follower can be sent instead of a snapshot;
+	// RecentBase is the zxid just before them.
+	Recent     []zab.Entry
+	RecentBase int64
+}
+
+// Ensemble-side timing: zab ticks every driverTick; limits given in the
+// server's ticks are converted.
+const driverTick = 50 * time.Millisecond
+
+// kindZab and kindApp prefix every quorum-channel payload.
+const (
+	kindZab byte = 0
+	kindApp byte = 1
+)
+
+// ensemble runs one server's ZAB node: it feeds the node messages, ticks
+// and the leader's proposals, and carries out its Ready (send, persist,
+// apply, change role).
+type ensemble struct {
+	cfg      EnsembleConfig
+	core     *server.Server
+	log      *slog.Logger
+	mesh     *peer.Mesh
+	node     *zab.Node
+	store    *entryStore
+	wal      *wal.Log
+	builtins []server.Builtin
+
+	// own maps the zxids of this leader's proposals to their txns, so they
+	// are not decoded again to be logged and applied; received does the
+	// same for a learner's proposals between logging and commit.
+	own      map[int64]*txn.Txn
+	received map[int64]*txn.Txn
+	appQ     chan peer.Inbound // learners' requests, for prep
+
+	statusMu sync.Mutex
+	status   zab.Status
+	role     server.Role
+	// snaps is the node's snapshotter, kept out while the log is reset and
+	// pointed at the reopened log after a truncation.
+	snaps *snapshotter
+}
+
+// peerSender is core/server's Peers over the mesh.
+type peerSender struct{ mesh *peer.Mesh }
+
+func (p peerSender) SendApp(to int64, payload []byte) {
+	b := make([]byte, 0, len(payload)+1)
+	b = append(b, kindApp)
+	p.mesh.Send(to, peer.Quorum, append(b, payload...))
+}
+
+// newEnsemble starts the mesh and the ZAB node for core, whose Peers must
+// be PeersFor's.
+func newEnsemble(cfg EnsembleConfig, core *server.Server, w *wal.Log, mesh *peer.Mesh, logger *slog.Logger) (*ensemble, error) {
+	if cfg.InitLimit <= 0 {
+		cfg.InitLimit = 10
+	}
+	if cfg.SyncLimit <= 0 {
+		cfg.SyncLimit = 5
+	}
+	hs, err := readHardState(cfg.DataDir, w.LastZxid())
+	if err != nil {
+		return nil, err
+	}
+	e := &ensemble{
+		cfg:      cfg,
+		core:     core,
+		log:      logger,
+		mesh:     mesh,
+		wal:      w,
+		own:      make(map[int64]*txn.Txn),
+		received: make(map[int64]*txn.Txn),
+		appQ:     make(chan peer.Inbound, 65536),
+	}
+	e.store = &entryStore{core: core}
+	e.store.reset(cfg.Recent, cfg.RecentBase)
+	var voters, observers []int64
+	for id, a := range cfg.Peers {
+		if a.Observer {
+			observers = append(observers, id)
+		} else {
+			voters = append(voters, id)
+		}
+	}
+	tick := core.Config().TickTime
+	ticks := func(n int) int {
+		t := int(time.Duration(n) * tick / driverTick)
+		if t < 2 {
+			t = 2
+		}
+		return t
+	}
+	node, err := zab.NewNode(zab.Config{
+		ID:             cfg.ID,
+		Voters:         voters,
+		Observers:      observers,
+		Storage:        e.store,
+		HardState:      hs,
+		LastZxid:       w.LastZxid(),
+		ElectionTicks:  4, // 200ms: FastLeaderElection's first notification timeout
+		FinalizeTicks:  4, // 200ms: finalizeWait
+		InitLimitTicks: ticks(cfg.InitLimit),
+		SyncLimitTicks: ticks(cfg.SyncLimit),
+		HeartbeatTicks: max(1, ticks(1)/2),
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.node = node
+	e.role = server.RoleLooking
+	core.SetRole(server.RoleLooking, 0, 0)
+	return e, nil
+}
+
+// run drives the node until ctx ends; an error is a failure to make state
+// durable, after which the server must stop.
+func (e *ensemble) run(ctx context.Context) error {
+	props := make(chan []*txn.Txn, 64)
+	go func() {
+		for {
+			b, err := e.core.NextBatch(ctx)
+			if err != nil {
+				return
+			}
+			select {
+			case props <- b:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case in := <-e.appQ:
+				e.handleApp(in.From, in.Payload)
+			}
+		}
+	}()
+	ticker := time.NewTicker(driverTick)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case in := <-e.mesh.Recv():
+			if err := e.handle(in); err != nil {
+				return err
+			}
+		case b := <-props:
+			if err := e.propose(b); err != nil {
+				return err
+			}
+		case <-ticker.C:
+			e.node.Tick()
+		}
+		if err := e.drain(); err != nil {
+			return err
+		}
+	}
+}
+
+func (e *ensemble) handle(in peer.Inbound) error {
+	if in.Down {
+		return e.node.Step(zab.Message{Type: zab.MsgPeerDown, From: in.From, To: e.cfg.ID})
+	}
+	payload := in.Payload
+	if in.Channel == peer.Quorum {
+		if len(payload) == 0 {
+			e.log.Warn("empty message from a peer", "peer", in.From)
+			return nil
+		}
+		if payload[0] == kindApp {
+			if server.AppFromLeader(payload[1:]) {
+				// After everything the node has to do first: a sync's
+				// answer must follow the commits that arrived before it.
+				if err := e.drain(); err != nil {
+					return err
+				}
+				e.handleApp(in.From, payload[1:])
+				return nil
+			}
+			// A learner's request: prep (which may run a recipe for up to
+			// its time budget) must not hold up the protocol, so it runs
+			// on its own goroutine, in arrival order. (The queue is deep; a
+			// full one holds the driver back, which slows the learners.)
+			e.appQ <- peer.Inbound{From: in.From, Payload: payload[1:]}
+			return nil
+		}
+		payload = payload[1:]
+	}
+	m, err := zab.UnmarshalMessage(payload)
+	if err != nil {
+		e.log.Warn("bad zab message from a peer", "peer", in.From, "channel", in.Channel.String(), "err", err)
+		return nil
+	}
+	if m.From != in.From {
+		e.log.Warn("zab message claims another sender", "peer", in.From, "claims", m.From)
+		return nil
+	}
+	if err := e.node.Step(m); err != nil {
+		e.log.Debug("zab step", "type", m.Type, "from", m.From, "err", err)
+	}
+	return nil
+}
+
+func (e *ensemble) handleApp(from int64, payload []byte) {
+	if err := e.core.HandleApp(from, payload); err != nil {
+		e.log.Warn("bad message from a peer", "peer", from, "err", err)
+	}
+}
+
+// propose hands a batch the leader's prep issued to the node. If this
+// server is no longer leader the txns are dropped: their clients'
+// connections were closed when the role changed.
+func (e *ensemble) propose(batch []*txn.Txn) error {
+	es := make([]zab.Entry, len(batch))
+	for i, t := range batch {
+		es[i] = zab.Entry{Zxid: t.Zxid, Data: txn.Marshal(nil, t)}
+	}
+	if err := e.node.Propose(es); err != nil {
+		e.log.Debug("proposal dropped", "first-zxid", fmt.Sprintf("%#x", batch[0].Zxid), "err", err)
+		return nil
+	}
+	for _, t := range batch {
+		e.own[t.Zxid] = t
+	}
+	return nil
+}
+
+// drain carries out every Ready the node has, in the order doc.go of
+// core/zab prescribes.
+func (e *ensemble) drain() error {
+	for e.node.HasReady() {
+		rd := e.node.Ready()
+		for _, m := range rd.Messages {
+			e.send(m)
+		}
+		if err := e.persist(rd); err != nil {
+			return err
+		}
+		for _, m := range rd.MessagesAfterPersist {
+			e.send(m)
+		}
+		if err := e.apply(rd.Committed); err != nil {
+			return err
+		}
+		e.node.Advance(rd)
+		e.updateRole()
+	}
+	return nil
+}
+
+func (e *ensemble) send(m zab.Message) {
+	if m.To == e.cfg.ID {
+		if err := e.node.Step(m); err != nil {
+			e.log.Debug("zab self step", "type", m.Type, "err", err)
+		}
+		return
+	}
+	if m.Type == zab.MsgVote {
+		e.mesh.Send(m.To, peer.Election, m.Marshal(nil))
+		return
+	}
+	e.mesh.Send(m.To, peer.Quorum, m.Marshal([]byte{kindZab}))
+}
+
+func (e *ensemble) persist(rd zab.Ready) error {
+	if rd.Truncate != nil {
+		if err := e.truncate(*rd.Truncate); err != nil {
+			return err
+		}
+	}
+	if rd.Snapshot != nil {
+		if err := e.installSnapshot(rd.Snapshot.Data, rd.Snapshot.Zxid); err != nil {
+			return err
+		}
+	}
+	if rd.HardState != nil {
+		if err := writeHardState(e.cfg.DataDir, *rd.HardState, !e.cfg.LogOptions.NoSync); err != nil {
+			return err
+		}
+	}
+	if len(rd.Entries) == 0 {
+		return nil
+	}
+	batch := make([]*txn.Txn, 0, len(rd.Entries))
+	for _, en := range rd.Entries {
+		t := e.own[en.Zxid]
+		if t == nil {
+			var err error
+			if t, _, err = txn.Unmarshal(en.Data); err != nil {
+				return fmt.Errorf("transport: undecodable proposal %#x from the leader: %w", en.Zxid, err)
+			}
+			e.received[en.Zxid] = t
+		}
+		batch = append(batch, t)
+	}
+	if err := e.wal.Write(batch); err != nil {
+		return err
+	}
+	if err := e.wal.Sync(); err != nil {
+		return err
+	}
+	e.store.append(rd.Entries)
+	return nil
+}
+
+func (e *ensemble) apply(committed []zab.Entry) error {
+	if len(committed) == 0 {
+		return nil
+	}
+	last := e.core.LastZxid()
+	txns := make([]*txn.Txn, 0, len(committed))
+	for _, en := range committed {
+		if en.Zxid <= last {
+			continue // loaded at start, before the node knew it was committed
+		}
+		t := e.own[en.Zxid]
+		if t != nil {
+			delete(e.own, en.Zxid)
+		} else if t = e.received[en.Zxid]; t != nil {
+			delete(e.received, en.Zxid)
+		} else {
+			var err error
+			if t, _, err = txn.Unmarshal(en.Data); err != nil {
+				return fmt.Errorf("transport: undecodable committed txn %#x: %w", en.Zxid, err)
+			}
+		}
+		txns = append(txns, t)
+	}
+	if len(txns) > 0 {
+		e.core.ApplyCommitted(txns)
+	}
+	return nil
+}
+
+// updateRole tells core/server about a role change: it serves clients as
+// leader once a quorum follows it, as follower or observer once it is in
+// sync with its leader, and nobody otherwise.
+func (e *ensemble) updateRole() {
+	st := e.node.Status()
+	role := server.RoleLooking
+	if st.Established {
+		switch st.Role {
+		case zab.Leading:
+			role = server.RoleLeader
+		case zab.Following:
+			role = server.RoleFollower
+		case zab.Observing:
+			role = server.RoleObserver
+		}
+	}
+	e.statusMu.Lock()
+	prev, prevRole := e.status, e.role
+	e.status, e.role = st, role
+	e.statusMu.Unlock()
+	if role == prevRole && (role == server.RoleLooking || st.Leader == prev.Leader && st.Epoch == prev.Epoch) {
+		return
+	}
+	if role != server.RoleLeader {
+		clear(e.own)
+	}
+	e.core.SetRole(role, st.Leader, st.Epoch)
+	if role == server.RoleLeader && len(e.builtins) > 0 {
+		go e.core.InstallBuiltins(e.builtins)
+	}
+}
+
+// Status is the node's ZAB status (for srvr, mntr and tests).
+func (e *ensemble) Status() zab.Status {
+	e.statusMu.Lock()
+	defer e.statusMu.Unlock()
+	return e.status
+}
+
+// truncate obeys the leader's TRUNC: drop the logged txns after zxid and
+// rebuild the state from what is left, as ZooKeeper reloads its database.
+// The log is reset through its crash-safe path: recovery up to zxid, then
+// a snapshot there.
+func (e *ensemble) truncate(zxid int64) error {
+	e.log.Warn("truncating the log at the leader's request", "zxid", fmt.Sprintf("%#x", zxid), "last-zxid", fmt.Sprintf("%#x", e.wal.LastZxid()))
+	if e.snaps != nil {
+		e.snaps.gate.Lock()
+		defer e.snaps.gate.Unlock()
+	}
+	if err := e.wal.BeginReset(zxid); err != nil {
+		return err
+	}
+	if err := e.wal.Close(); err != nil {
+		return err
+	}
+	rec, err := Recover(e.cfg.LogDir, e.cfg.LogOptions)
+	if err != nil {
+		return fmt.Errorf("transport: recovery after truncation: %w", err)
+	}
+	if _, err := rec.Log.Reset(zxid, snapshotOf(rec.Tree, rec.Sessions)); err != nil {
+		return err
+	}
+	e.wal = rec.Log
+	if e.snaps != nil {
+		e.snaps.log = rec.Log
+	}
+	e.core.ResetState(rec.Tree, rec.Sessions)
+	e.store.reset(nil, zxid)
+	clear(e.received)
+	return nil
+}
+
+// snapshotOf writes a snapshot body of a tree nobody else uses.
+func snapshotOf(t *tree.Tree, sessions []session.Session) wal.SnapshotWriter {
+	return func(w io.Writer) (int64, uint64, error) {
+		var ss []tree.SnapshotSession
+		for _, s := range sessions {
+			ss = append(ss, tree.SnapshotSession{ID: s.ID, Timeout: s.Timeout, Password: s.Password, Owner: s.Owner})
+		}
+		sw, err := tree.NewSnapshotWriter(w, ss)
+		if err != nil {
+			return 0, 0, err
+		}
+		for {
+			done, err := sw.Next(t, 1<<30)
+			if err != nil {
+				return 0, 0, err
+			}
+			if done {
+				return sw.Nodes(), sw.Digest(), nil
+			}
+		}
+	}
+}
+
+// installSnapshot replaces the state with the leader's (SNAP).
+func (e *ensemble) installSnapshot(data []byte, zxid int64) error {
+	t, sum, err := tree.ReadSnapshot(bytes.NewReader(data), zxid)
+	if err != nil {
+		return fmt.Errorf("transport: snapshot from the leader: %w", err)
+	}
+	if e.snaps != nil {
+		e.snaps.gate.Lock()
+		defer e.snaps.gate.Unlock()
+	}
+	if _, err := e.wal.Reset(zxid, func(w io.Writer) (int64, uint64, error) {
+		_, err := w.Write(data)
+		return int64(t.NodeCount()), 0, err
+	}); err != nil {
+		return err
+	}
+	var sessions []session.Session
+	for _, s := range sum.Sessions {
+		sessions = append(sessions, session.Session{ID: s.ID, Timeout: s.Timeout, Password: s.Password, Owner: s.Owner})
+	}
+	e.core.ResetState(t, sessions)
+	e.store.reset(nil, zxid)
+	clear(e.received)
+	e.log.Info("installed the leader's snapshot", "zxid", fmt.Sprintf("%#x", zxid), "nodes", t.NodeCount(), "bytes", len(data))
+	return nil
+}
+
+// entryStore is zab.Storage over the recent log kept in memory: a lagging
+// follower within it gets a DIFF, one further behind a SNAP.
+type entryStore struct {
+	mu      sync.Mutex
+	base    int64 // the zxid just before entries[0] (or the last, if empty)
+	entries []zab.Entry
+	bytes   int
+	core    *server.Server
+}
+
+// Bounds of the in-memory log (ZooKeeper keeps 500 committed proposals in
+// memory and reads further back from its txn log up to a size factor).
+const (
+	maxStoreEntries = 200000
+	maxStoreBytes   = 64 << 20
+)
+
+func (s *entryStore) reset(recent []zab.Entry, base int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.base = base
+	s.entries = nil
+	s.bytes = 0
+	s.appendLocked(recent)
+}
+
+func (s *entryStore) append(es []zab.Entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.appendLocked(es)
+}
+
+func (s *entryStore) appendLocked(es []zab.Entry) {
+	for _, en := range es {
+		s.entries = append(s.entries, en)
+		s.bytes += len(en.Data) + 16
+	}
+	drop := 0
+	for len(s.entries)-drop > maxStoreEntries || s.bytes > maxStoreBytes && drop < len(s.entries) {
+		s.bytes -= len(s.entries[drop].Data) + 16
+		s.base = s.entries[drop].Zxid
+		drop++
+	}
+	if drop > 0 {
+		s.entries = append([]zab.Entry(nil), s.entries[drop:]...)
+	}
+}
+
+// Entries implements zab.Storage.
+func (s *entryStore) Entries(lo, hi int64) ([]zab.Entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if lo < s.base {
+		return nil, zab.ErrCompacted
+	}
+	var out []zab.Entry
+	for _, en := range s.entries {
+		if en.Zxid > lo && en.Zxid <= hi {
+			out = append(out, en)
+		}
+	}
+	return out, nil
+}
+
+// Snapshot implements zab.Storage: the applied state, encoded as a
+// snapshot body. It runs on the driver's goroutine, which is also the one
+// that applies, so the state does not move under it.
+func (s *entryStore) Snapshot() ([]byte, int64, error) {
+	var buf bytes.Buffer
+	zxid := s.core.LastZxid()
+	if _, _, err := s.core.SnapshotBody(&buf); err != nil {
+		return nil, 0, err
+	}
+	return buf.Bytes(), zxid, nil
+}
+
+// The acceptedEpoch and currentEpoch files, as ZooKeeper keeps them in
+// dataDir: the epoch in decimal and a newline.
+func readHardState(dir string, lastZxid int64) (zab.HardState, error) {
+	def := uint32(lastZxid >> 32)
+	read := func(name string) (uint32, error) {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if errors.Is(err, os.ErrNotExist) {
+			return def, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32)
+		if err != nil {
+			return 0, fmt.Errorf("transport: %s: %w", filepath.Join(dir, name), err)
+		}
+		return uint32(v), nil
+	}
+	acc, err := read("acceptedEpoch")
+	if err != nil {
+		return zab.HardState{}, err
+	}
+	cur, err := read("currentEpoch")
+	if err != nil {
+		return zab.HardState{}, err
+	}
+	return zab.HardState{AcceptedEpoch: acc, CurrentEpoch: cur}, nil
+}
+
+func writeHardState(dir string, hs zab.HardState, sync bool) error {
+	for _, f := range []struct {
+		name string
+		v    uint32
+	}{{"acceptedEpoch", hs.AcceptedEpoch}, {"currentEpoch", hs.CurrentEpoch}} {
+		if err := writeFileAtomic(filepath.Join(dir, f.name), []byte(strconv.FormatUint(uint64(f.v), 10)+"\n"), sync); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeFileAtomic replaces path with data: write a temporary file, fsync
+// it, rename it over path, fsync the directory.
+func writeFileAtomic(path string, data []byte, sync bool) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if !sync {
+		return nil
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

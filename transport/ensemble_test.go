@@ -1,0 +1,282 @@
+package transport_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zkx-project/zkx/transport/client"
+	"github.com/zkx-project/zkx/transport/jute"
+	"github.com/zkx-project/zkx/transport/zkxtest"
+)
+
+func connect(t *testing.T, addrs string, opts ...client.Option) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Connect(ctx, strings.Split(addrs, ","), opts...)
+	if err != nil {
+		t.Fatalf("connect %s: %v", addrs, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// readEverywhere checks that every running server, after a sync, has path
+// with data.
+func readEverywhere(t *testing.T, e *zkxtest.Ensemble, ids []int64, path, want string) {
+	t.Helper()
+	for _, id := range ids {
+		if e.Node(id) == nil {
+			continue
+		}
+		c := connect(t, e.Addr(id))
+		if _, err := c.Sync(ctxT(t), path); err != nil {
+			t.Fatalf("server %d: sync: %v", id, err)
+		}
+		got, _, err := c.Get(ctxT(t), path)
+		if err != nil || string(got) != want {
+			t.Fatalf("server %d: get %s = %q, %v; want %q", id, path, got, err, want)
+		}
+		c.Close()
+	}
+}
+
+// retryLoss runs op until it does not fail with ConnectionLoss (at most
+// for 10s), as a ZooKeeper application retries an idempotent write.
+func retryLoss(op func() error) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := op()
+		if !errors.Is(err, client.ErrConnectionLoss) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func others(all []int64, not int64) []int64 {
+	var out []int64
+	for _, id := range all {
+		if id != not {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// A write through a follower is committed by the leader and visible on
+// every server; after the leader dies the survivors elect a new one, keep
+// every acknowledged write, keep serving, and the old leader catches up
+// when it comes back.
+func TestEnsembleReplicatesAndFailsOver(t *testing.T) {
+	e := zkxtest.StartEnsemble(t, 3, 0, zkxtest.Options{})
+	all := []int64{1, 2, 3}
+	leader := e.Leader(10 * time.Second)
+	follower := others(all, leader)[0]
+
+	c := connect(t, e.Addr(follower))
+	if _, err := c.Create(ctxT(t), "/a", []byte("one"), client.Persistent, client.WorldACL(client.PermAll)); err != nil {
+		t.Fatalf("create through follower %d: %v", follower, err)
+	}
+	readEverywhere(t, e, all, "/a", "one")
+
+	// A session's ephemeral node, through the follower.
+	eph := connect(t, e.Addrs(), client.WithSessionTimeout(4*time.Second))
+	if _, err := eph.Create(ctxT(t), "/eph", nil, client.Ephemeral, client.WorldACL(client.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+
+	e.Stop(leader)
+	newLeader := e.Leader(10 * time.Second)
+	if newLeader == leader {
+		t.Fatalf("stopped server %d is still leader", leader)
+	}
+	w := connect(t, e.Addrs())
+	if err := retryLoss(func() error { _, err := w.Set(ctxT(t), "/a", []byte("two"), -1); return err }); err != nil {
+		t.Fatalf("write after failover: %v", err)
+	}
+	readEverywhere(t, e, others(all, leader), "/a", "two")
+	// The ephemeral's session moved to a survivor and is alive.
+	if _, ok, err := w.Exists(ctxT(t), "/eph"); err != nil || !ok {
+		t.Fatalf("ephemeral after failover: exists=%v err=%v", ok, err)
+	}
+	if err := retryLoss(func() error { _, err := eph.Set(ctxT(t), "/eph", []byte("still mine"), -1); return err }); err != nil {
+		t.Fatalf("ephemeral's session after failover: %v", err)
+	}
+
+	e.Start(leader)
+	e.WaitServing(15 * time.Second)
+	readEverywhere(t, e, all, "/a", "two")
+	readEverywhere(t, e, all, "/eph", "still mine")
+}
+
+// Observers serve reads, forward writes, and never lead: with the
+// observer and one voter stopped, the two remaining voters still form a
+// quorum; with two voters stopped nothing is committed.
+func TestEnsembleObserver(t *testing.T) {
+	e := zkxtest.StartEnsemble(t, 3, 1, zkxtest.Options{})
+	if m := e.Mode(4); m != "observer" {
+		t.Fatalf("server 4 is %s, want observer", m)
+	}
+	c := connect(t, e.Addr(4))
+	if _, err := c.Create(ctxT(t), "/o", []byte("x"), client.Persistent, client.WorldACL(client.PermAll)); err != nil {
+		t.Fatalf("create through observer: %v", err)
+	}
+	readEverywhere(t, e, []int64{1, 2, 3, 4}, "/o", "x")
+
+	leader := e.Leader(5 * time.Second)
+	e.Stop(leader)
+	nl := e.Leader(10 * time.Second)
+	if nl == 4 {
+		t.Fatal("the observer became leader")
+	}
+	// Two voters down of three: no quorum, so no leader and no service.
+	e.Stop(nl)
+	deadline := time.Now().Add(10 * time.Second)
+	for e.Mode(4) != "looking" {
+		if time.Now().After(deadline) {
+			t.Fatalf("observer still %s with one voter of three", e.Mode(4))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A session that dies through a follower expires on the leader, and its
+// ephemeral nodes disappear from every server, with watchers told.
+func TestEnsembleSessionExpiryIsEnsembleWide(t *testing.T) {
+	e := zkxtest.StartEnsemble(t, 3, 0, zkxtest.Options{})
+	leader := e.Leader(5 * time.Second)
+	f := others([]int64{1, 2, 3}, leader)
+	owner := connect(t, e.Addr(f[0]), client.WithSessionTimeout(500*time.Millisecond))
+	if _, err := owner.Create(ctxT(t), "/lease", nil, client.Ephemeral, client.WorldACL(client.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+	watcher := connect(t, e.Addr(f[1]))
+	_, ok, ch, err := watcher.ExistsW(ctxT(t), "/lease")
+	if err != nil || !ok {
+		t.Fatalf("exists: %v %v", ok, err)
+	}
+	owner.Close() // closes the session: the leader commits the close
+	select {
+	case ev := <-ch:
+		if ev.Type != jute.EventNodeDeleted {
+			t.Fatalf("event %v, want NodeDeleted", ev.Type)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no delete event")
+	}
+
+	// Now a session whose client vanishes without closing: the leader
+	// alone expires it, after its timeout.
+	gone := connect(t, e.Addr(f[0]), client.WithSessionTimeout(500*time.Millisecond))
+	if _, err := gone.Create(ctxT(t), "/lease2", nil, client.Ephemeral, client.WorldACL(client.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+	gone.Abandon()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, ok, err := watcher.Exists(ctxT(t), "/lease2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ephemeral of an abandoned session never expired")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The lock recipe through followers: contending sessions on different
+// servers, each call parked on the leader and answered by its own server,
+// mutual exclusion holds.
+func TestEnsembleLockRecipeThroughFollowers(t *testing.T) {
+	e := zkxtest.StartEnsemble(t, 3, 0, zkxtest.Options{Recipes: true})
+	const workers, rounds = 6, 5
+	var mu sync.Mutex
+	holders := 0
+	errc := make(chan error, workers)
+	for i := 0; i < workers; i++ {
+		c := connect(t, e.Addr(int64(i%3+1)))
+		go func(i int, c *client.Client) {
+			for r := 0; r < rounds; r++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				if _, err := c.Call(ctx, "lock", "acquire", []byte(`{"path":"/locks/l"}`)); err != nil {
+					cancel()
+					errc <- fmt.Errorf("worker %d acquire: %w", i, err)
+					return
+				}
+				mu.Lock()
+				holders++
+				n := holders
+				mu.Unlock()
+				if n != 1 {
+					cancel()
+					errc <- fmt.Errorf("worker %d: %d holders at once", i, n)
+					return
+				}
+				time.Sleep(time.Millisecond)
+				mu.Lock()
+				holders--
+				mu.Unlock()
+				if _, err := c.Call(ctx, "lock", "release", []byte(`{"path":"/locks/l"}`)); err != nil {
+					cancel()
+					errc <- fmt.Errorf("worker %d release: %w", i, err)
+					return
+				}
+				cancel()
+			}
+			errc <- nil
+		}(i, c)
+	}
+	for i := 0; i < workers; i++ {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A session re-attached at another server moves there: requests through
+// the old server's connection fail, the session lives on.
+func TestEnsembleSessionMoves(t *testing.T) {
+	e := zkxtest.StartEnsemble(t, 3, 0, zkxtest.Options{})
+	c := connect(t, e.Addrs(), client.WithSessionTimeout(5*time.Second))
+	if _, err := c.Create(ctxT(t), "/m", nil, client.Ephemeral, client.WorldACL(client.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+	var on int64
+	for id := int64(1); id <= 3; id++ {
+		if e.Addr(id) == c.Server() {
+			on = id
+		}
+	}
+	if on == 0 {
+		t.Fatalf("client on %s, not one of %s", c.Server(), e.Addrs())
+	}
+	e.Stop(on)
+	e.Leader(10 * time.Second)
+	// ConnectionLoss is the client's to retry (the server it reconnected
+	// to may have been about to notice the leader was gone).
+	if err := retryLoss(func() error { _, err := c.Set(ctxT(t), "/m", []byte("moved"), -1); return err }); err != nil {
+		t.Fatalf("write after the session moved from server %d: %v", on, err)
+	}
+	readEverywhere(t, e, others([]int64{1, 2, 3}, on), "/m", "moved")
+	// The session is owned by its new server: restarting the old one does
+	// not take it back, and the ephemeral stays.
+	e.Start(on)
+	e.WaitServing(15 * time.Second)
+	readEverywhere(t, e, []int64{1, 2, 3}, "/m", "moved")
+}
