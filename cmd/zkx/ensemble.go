@@ -41,9 +41,10 @@ func ensembleCommand() *cli.Command {
 					dirFlag,
 					&cli.IntFlag{Name: "size", Value: 3, Usage: "number of servers (odd: 3 or 5)"},
 					&cli.IntFlag{Name: "client-port", Value: 2181, Usage: "client port of server 1; server N uses `PORT`+N-1"},
+					&cli.IntFlag{Name: "peer-port", Value: 2888, Usage: "quorum port of server 1 (`PORT`+N-1 for server N); election ports are 1000 higher"},
 				},
 				Action: func(c *cli.Context) error {
-					return ensembleStart(c.App.Writer, c.String("dir"), c.Int("size"), c.Int("client-port"))
+					return ensembleStart(c.App.Writer, c.String("dir"), c.Int("size"), c.Int("client-port"), c.Int("peer-port"))
 				},
 			},
 			{
@@ -105,12 +106,12 @@ func ensembleNodes(dir string) ([]int, error) {
 	return out, nil
 }
 
-func ensembleStart(w io.Writer, dir string, size, clientPort int) error {
+func ensembleStart(w io.Writer, dir string, size, clientPort, peerPort int) error {
 	if _, err := ensembleNodes(dir); err != nil {
 		if size < 1 || size > 9 {
 			return cli.Exit("--size must be between 1 and 9", 2)
 		}
-		if err := writeEnsemble(dir, size, clientPort); err != nil {
+		if err := writeEnsemble(dir, size, clientPort, peerPort); err != nil {
 			return cli.Exit(err.Error(), 1)
 		}
 		fmt.Fprintf(w, "created a %d-server ensemble in %s\n", size, dir)
@@ -144,14 +145,14 @@ func ensembleStart(w io.Writer, dir string, size, clientPort int) error {
 	return cli.Exit("no leader after 30s; see the logs in "+dir+"/node*/zkx.log", 1)
 }
 
-func writeEnsemble(dir string, size, clientPort int) error {
+func writeEnsemble(dir string, size, clientPort, peerPort int) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return err
 	}
 	var servers strings.Builder
 	for n := 1; n <= size; n++ {
-		fmt.Fprintf(&servers, "server.%d=127.0.0.1:%d:%d\n", n, 2887+n, 3887+n)
+		fmt.Fprintf(&servers, "server.%d=127.0.0.1:%d:%d\n", n, peerPort+n-1, peerPort+1000+n-1)
 	}
 	for n := 1; n <= size; n++ {
 		nd := nodeDir(abs, n)
@@ -216,7 +217,7 @@ func runningPid(dir string, n int) (int, bool) {
 	if err != nil || pid <= 0 {
 		return 0, false
 	}
-	if syscall.Kill(pid, 0) != nil {
+	if !alive(pid) {
 		return 0, false
 	}
 	// A recycled pid would not be ours: check it runs our binary.
@@ -276,15 +277,28 @@ func ensembleStop(w io.Writer, dir string) error {
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for _, pid := range pids {
-		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+		for alive(pid) && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
-		if syscall.Kill(pid, 0) == nil {
+		if alive(pid) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
 	fmt.Fprintf(w, "stopped; data kept in %s\n", dir)
 	return nil
+}
+
+// alive reports whether pid runs (a zombie does not).
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(stat), ')')
+	return !(i > 0 && i+2 < len(stat) && stat[i+2] == 'Z')
 }
 
 func ensembleKill(w io.Writer, dir string, n int) error {

@@ -104,19 +104,46 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Client, er
 	rand.Shuffle(len(c.servers), func(i, j int) { c.servers[i], c.servers[j] = c.servers[j], c.servers[i] })
 	c.state.Store(jute.StateDisconnected)
 
+	// One pass over the servers; with a deadline on ctx, more passes until
+	// it passes: an ensemble electing a leader refuses clients for a
+	// moment, and the caller said how long it is willing to wait.
+	// (Servers that are not listening at all fail the pass at once.)
 	var errs []error
-	for range c.servers {
-		addr := c.nextServer()
-		cn, err := c.establish(ctx, addr)
-		if err == nil {
-			go c.run(cn)
-			return c, nil
+	_, retry := ctx.Deadline()
+	backoff := 50 * time.Millisecond
+	for pass := 0; pass == 0 || retry; pass++ {
+		errs = errs[:0]
+		reached := false
+		for range c.servers {
+			addr := c.nextServer()
+			cn, err := c.establish(ctx, addr)
+			if err == nil {
+				go c.run(cn)
+				return c, nil
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			var op *net.OpError
+			if !errors.As(err, &op) || op.Op != "dial" {
+				reached = true
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
 		}
 		if ctx.Err() != nil {
-			errs = []error{ctx.Err()}
+			errs = append(errs, ctx.Err())
 			break
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+		if !reached {
+			break
+		}
+		if retry {
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, time.Second)
+		}
 	}
 	c.cancel()
 	c.events.close()
