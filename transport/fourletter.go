@@ -233,7 +233,10 @@ func (n *Node) Metrics() []Metric {
 		ms2 = append(ms2, Metric{"zkx_recipe_parked", n.core.ParkedCalls()})
 	}
 	if st, ok := n.EnsembleStatus(); ok {
-		ms2 = append(ms2, Metric{"zk_peer_state", st.Role.String()})
+		// ZooKeeper's "following - broadcast" (its ServerState and ZabState).
+		state := map[zab.Role]string{zab.Looking: "looking", zab.Following: "following",
+			zab.Leading: "leading", zab.Observing: "observing"}[st.Role]
+		ms2 = append(ms2, Metric{"zk_peer_state", state + " - " + st.Phase.String()})
 		if st.Role == zab.Leading {
 			// Only the leader reports these, as in ZooKeeper.
 			ms2 = append(ms2,
