@@ -280,3 +280,41 @@ func TestEnsembleSessionMoves(t *testing.T) {
 	e.WaitServing(15 * time.Second)
 	readEverywhere(t, e, []int64{1, 2, 3}, "/m", "moved")
 }
+
+// srvr and mntr report each server's mode, and the leader ZooKeeper's
+// quorum metrics, as monitoring built for ZooKeeper expects.
+func TestEnsembleFourLetterWords(t *testing.T) {
+	e := zkxtest.StartEnsemble(t, 3, 1, zkxtest.Options{})
+	leader := e.Leader(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mntr := e.Node(leader).FourLetter("mntr")
+		if strings.Contains(mntr, "zk_synced_followers\t2\n") {
+			for _, want := range []string{"zk_server_state\tleader\n", "zk_followers\t3\n", "zk_pending_syncs\t0\n", "zk_peer_state\tleading - broadcast\n"} {
+				if !strings.Contains(mntr, want) {
+					t.Fatalf("leader's mntr lacks %q:\n%s", want, mntr)
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leader's mntr never showed 2 synced followers:\n%s", mntr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for id := int64(1); id <= 4; id++ {
+		want := "Mode: follower\n"
+		switch id {
+		case leader:
+			want = "Mode: leader\n"
+		case 4:
+			want = "Mode: observer\n"
+		}
+		if srvr := e.Node(id).FourLetter("srvr"); !strings.Contains(srvr, want) {
+			t.Errorf("server %d srvr lacks %q:\n%s", id, want, srvr)
+		}
+		if id != leader && strings.Contains(e.Node(id).FourLetter("mntr"), "zk_followers") {
+			t.Errorf("server %d, not the leader, reports zk_followers", id)
+		}
+	}
+}
