@@ -47,7 +47,10 @@
 // Messages to one peer must be delivered in the order the node emitted
 // them, over a FIFO connection (TCP); a broken connection is reported
 // with MsgPeerDown. Votes may travel on a separate connection.
-// Message.Marshal and UnmarshalMessage are the wire encoding.
+// Message.Marshal and UnmarshalMessage are the wire encoding. (In zkx the
+// transport sends votes on the election channel as Marshal writes them;
+// on the quorum channel every payload starts with a kind byte: 0 for a zab
+// message, 1 for a core/server message.)
 //
 // Storage is how the node reads back what the app made durable: the leader
 // syncs learners from it. Entries(lo, hi) returns the logged entries in

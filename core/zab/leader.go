@@ -134,7 +134,7 @@ func (ld *leaderState) maybeDecideEpoch(n *Node) {
 	}
 	ld.newEpoch = uint32(e)
 	n.logger.Info("new epoch", "epoch", ld.newEpoch)
-	n.setHardState(HardState{AcceptedEpoch: ld.newEpoch, CurrentEpoch: n.hs.CurrentEpoch})
+	n.hs = HardState{AcceptedEpoch: ld.newEpoch, CurrentEpoch: n.hs.CurrentEpoch}
 	ld.took[n.id] = true
 	ld.epochAcks[n.id] = true
 	for _, id := range n.peers {
@@ -164,9 +164,12 @@ func (ld *leaderState) stepAckEpoch(n *Node, m Message) error {
 	l.lastZxid = m.Zxid
 	l.phase = learnerEpochAcked
 	if !ld.epochQuorum {
-		if m.Epoch > ld.summaryEpoch || m.Epoch == ld.summaryEpoch && m.Zxid > ld.summaryZxid {
+		ahead := m.Epoch > ld.summaryEpoch || m.Epoch == ld.summaryEpoch && m.Zxid > ld.summaryZxid
+		if ahead && !l.observer {
 			// Its history is newer than ours: we must not lead (an election
-			// will prefer it).
+			// will prefer it). An observer's history may hold what was never
+			// committed (nothing needs an observer to commit), so it is
+			// synced like any other.
 			n.becomeLooking(fmt.Sprintf("learner %d is ahead: epoch %d zxid %s", l.id, m.Epoch, FormatZxid(m.Zxid)))
 			return nil
 		}
@@ -187,7 +190,7 @@ func (ld *leaderState) maybeEpochQuorum(n *Node) {
 		return
 	}
 	ld.epochQuorum = true
-	n.setHardState(HardState{AcceptedEpoch: ld.newEpoch, CurrentEpoch: ld.newEpoch})
+	n.hs = HardState{AcceptedEpoch: ld.newEpoch, CurrentEpoch: ld.newEpoch}
 	n.setPhase(Synchronization)
 	for _, id := range n.peers {
 		if l := ld.learners[id]; l != nil && l.phase == learnerEpochAcked {
@@ -232,15 +235,12 @@ func (ld *leaderState) syncMessages(n *Node, l *learnerHandle, upTo int64) ([]Me
 	has, err := n.hasEntry(lz)
 	switch {
 	case err != nil:
-	case !has:
+	case !has: // the learner has entries we do not (lz past our log's end, too)
 		var t int64
 		if t, err = ld.truncPoint(n, lz); err == nil {
 			base = t
 			msgs = append(msgs, Message{Type: MsgTrunc, To: l.id, Epoch: ld.newEpoch, Zxid: t})
 		}
-	case lz > upTo:
-		base = upTo
-		msgs = append(msgs, Message{Type: MsgTrunc, To: l.id, Epoch: ld.newEpoch, Zxid: upTo})
 	}
 	var es []Entry
 	if err == nil {
@@ -437,12 +437,7 @@ func (ld *leaderState) forwardProposal(n *Node, es []Entry) {
 	}
 }
 
-func (n *Node) forgetLearner(id int64) {
-	if n.ldr != nil {
-		n.ldr.forgetLearner(n, id)
-	}
-}
-
+// forgetLearner drops a learner's handshake: it has to start over.
 func (ld *leaderState) forgetLearner(n *Node, id int64) {
 	delete(ld.learners, id)
 }

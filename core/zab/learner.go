@@ -80,7 +80,7 @@ func (n *Node) stepLeaderInfo(m Message) error {
 		n.becomeLooking(fmt.Sprintf("leader's epoch %d is older than our accepted epoch %d", e, n.hs.AcceptedEpoch))
 		return nil
 	case e > n.hs.AcceptedEpoch:
-		n.setHardState(HardState{AcceptedEpoch: e, CurrentEpoch: n.hs.CurrentEpoch})
+		n.hs = HardState{AcceptedEpoch: e, CurrentEpoch: n.hs.CurrentEpoch}
 	}
 	lr.newEpoch = e
 	if m.Vote.Leader == n.leader {
@@ -115,7 +115,7 @@ func (n *Node) stepSync(m Message) error {
 		if m.Zxid != n.lastZxid {
 			return n.learnerProtocolError(m, fmt.Sprintf("sync ends at %s, log at %s", FormatZxid(m.Zxid), FormatZxid(n.lastZxid)))
 		}
-		n.setHardState(HardState{AcceptedEpoch: n.hs.AcceptedEpoch, CurrentEpoch: m.Epoch})
+		n.hs = HardState{AcceptedEpoch: n.hs.AcceptedEpoch, CurrentEpoch: m.Epoch}
 		n.lrn.gotNewLeader = true
 		n.ackLeader(n.lastZxid)
 	}

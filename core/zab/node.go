@@ -224,7 +224,7 @@ func (n *Node) peerDown(id int64) {
 	case n.ldr != nil:
 		if n.ldr.learners[id] != nil {
 			n.logger.Info("learner link down", "learner", id)
-			n.forgetLearner(id)
+			n.ldr.forgetLearner(n, id)
 		}
 	}
 }
@@ -385,8 +385,6 @@ func (n *Node) sendDurable(m Message) {
 		n.send(m)
 	}
 }
-
-func (n *Node) setHardState(hs HardState) { n.hs = hs }
 
 // appendEntries adds entries (zxids above lastZxid, increasing) to the log.
 func (n *Node) appendEntries(es []Entry) {

@@ -18,6 +18,7 @@ var (
 	simSchedules = flag.Int("sim.schedules", 0, "simulated schedules to run (default 10000, fewer under -race)")
 	simSeed      = flag.Uint64("sim.seed", 0, "run only the schedule with this seed")
 	simTrace     = flag.Bool("sim.trace", false, "print the event trace of -sim.seed's schedule")
+	simStrict    = flag.Bool("sim.strict", false, "fail a schedule in which a TRUNC goes below a snapshot")
 )
 
 // TestSimulation runs many short, seeded schedules of an ensemble under
@@ -147,13 +148,12 @@ type simLink struct {
 }
 
 type simNode struct {
-	id        int64
-	node      *Node // nil while down
-	store     *memStore
-	upAt      int // restart time while down
-	firm      int // applied entries known committed (a prefix)
-	verified  int // applied entries checked against the global sequence
-	lastAppLn int
+	id       int64
+	node     *Node // nil while down
+	store    *memStore
+	upAt     int // restart time while down
+	firm     int // applied entries known committed (a prefix)
+	verified int // applied entries checked against the global sequence
 }
 
 type sim struct {
@@ -583,7 +583,10 @@ func (s *sim) drain(sn *simNode) error {
 			}
 			sn.verified = min(sn.verified, sn.firm)
 		}
-		s.stats.truncBelowSnap = sn.store.truncBelowSnap
+		if sn.store.truncBelowSnap > 0 && *simStrict {
+			return fmt.Errorf("node %d was asked to truncate below its snapshot", sn.id)
+		}
+		s.stats.truncBelowSnap = max(s.stats.truncBelowSnap, sn.store.truncBelowSnap)
 		if len(rd.Committed) > 0 {
 			sn.firm = len(sn.store.applied)
 			if s.trace != nil {

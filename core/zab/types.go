@@ -299,7 +299,7 @@ type Config struct {
 	// Timing, in ticks (the app calls Tick at a fixed interval, e.g. 50ms):
 	ElectionTicks  int // LOOKING: resend notifications this often (default 4)
 	FinalizeTicks  int // FLE finalizeWait: quorum agrees -> wait this long for a better vote (0: decide at once)
-	InitLimitTicks int // discovery+sync must finish within this, else back to LOOKING (default 400)
+	InitLimitTicks int // a leader not established within this goes back to LOOKING; so does a learner whose leader is silent this long before its sync completes (default 400)
 	SyncLimitTicks int // no word from the leader (follower) / from a quorum (leader) for this long -> LOOKING (default 200)
 	HeartbeatTicks int // leader pings learners this often (default 20)
 
