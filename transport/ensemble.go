@@ -72,6 +72,16 @@ type ensemble struct {
 	received map[int64]*txn.Txn
 	appQ     chan peer.Inbound // learners' requests, for prep
 
+	// Asynchronous persistence (zab.Config.AsyncPersist): entries written
+	// up to written, durable up to synced, one fsync at a time in the
+	// background, and the acks that wait for it.
+	written, synced int64
+	syncing         bool
+	syncDone        chan syncResult
+	held            []heldMsgs
+
+	pendingInfo *zab.Message // a learner handshake waiting for its link
+
 	statusMu sync.Mutex
 	status   zab.Status
 	role     server.Role
@@ -111,7 +121,9 @@ func newEnsemble(cfg EnsembleConfig, core *server.Server, w *wal.Log, mesh *peer
 		own:      make(map[int64]*txn.Txn),
 		received: make(map[int64]*txn.Txn),
 		appQ:     make(chan peer.Inbound, 65536),
+		syncDone: make(chan syncResult, 1),
 	}
+	e.written, e.synced = w.LastZxid(), w.LastZxid()
 	e.store = &entryStore{core: core}
 	e.store.reset(cfg.Recent, cfg.RecentBase)
 	var voters, observers []int64
@@ -142,6 +154,8 @@ func newEnsemble(cfg EnsembleConfig, core *server.Server, w *wal.Log, mesh *peer
 		InitLimitTicks: ticks(cfg.InitLimit),
 		SyncLimitTicks: ticks(cfg.SyncLimit),
 		HeartbeatTicks: max(1, ticks(1)/2),
+		AsyncPersist:   true,
+		Logger:         logger,
 	})
 	if err != nil {
 		return nil, err
@@ -195,6 +209,11 @@ func (e *ensemble) run(ctx context.Context) error {
 			}
 		case <-ticker.C:
 			e.node.Tick()
+			e.sendPendingInfo()
+		case r := <-e.syncDone:
+			if err := e.onSynced(r); err != nil {
+				return err
+			}
 		}
 		// Take in whatever else has arrived before doing the node's work:
 		// the proposals, acks and commits of many clients then share one
@@ -318,16 +337,46 @@ func (e *ensemble) drain() error {
 		if err := e.apply(rd.Committed[:early]); err != nil {
 			return err
 		}
+		whole := rd.HardState != nil || rd.Truncate != nil || rd.Snapshot != nil
+		if whole {
+			if err := e.waitSync(); err != nil {
+				return err
+			}
+		}
 		if err := e.persist(rd); err != nil {
 			return err
 		}
-		for _, m := range rd.MessagesAfterPersist {
-			e.send(m)
+		if whole {
+			// Durable before Advance, entries included.
+			if e.written > e.synced {
+				if err := e.wal.Sync(); err != nil {
+					return err
+				}
+			}
+			e.synced = max(e.synced, e.written)
+			if rd.Truncate != nil || rd.Snapshot != nil {
+				e.written, e.synced = e.wal.LastZxid(), e.wal.LastZxid()
+			}
+			for _, m := range rd.MessagesAfterPersist {
+				e.send(m)
+			}
+		} else if len(rd.MessagesAfterPersist) > 0 {
+			if e.written <= e.synced {
+				for _, m := range rd.MessagesAfterPersist {
+					e.send(m)
+				}
+			} else {
+				e.held = append(e.held, heldMsgs{zxid: e.written, msgs: rd.MessagesAfterPersist})
+			}
 		}
 		if err := e.apply(rd.Committed[early:]); err != nil {
 			return err
 		}
 		e.node.Advance(rd)
+		if whole {
+			e.node.Persisted(e.synced)
+		}
+		e.startSync()
 		e.updateRole()
 	}
 	return nil
@@ -349,7 +398,33 @@ func (e *ensemble) send(m zab.Message) {
 		e.mesh.Send(m.To, peer.Election, m.Marshal(nil))
 		return
 	}
+	if (m.Type == zab.MsgFollowerInfo || m.Type == zab.MsgObserverInfo) && !e.mesh.Connected(m.To, peer.Quorum) {
+		// A server that just started learns its leader from votes before
+		// its quorum link to it is up; a handshake sent now would be lost
+		// and the learner would wait initLimit for an answer. Sent when
+		// the link comes up (ZooKeeper's learner connects, then sends).
+		e.pendingInfo = &m
+		return
+	}
 	e.mesh.Send(m.To, peer.Quorum, m.Marshal([]byte{kindZab}))
+}
+
+// sendPendingInfo sends a held learner handshake once its link is up, if
+// the node still waits for that leader.
+func (e *ensemble) sendPendingInfo() {
+	m := e.pendingInfo
+	if m == nil {
+		return
+	}
+	st := e.node.Status()
+	if st.Phase != zab.Discovery || st.Leader != m.To {
+		e.pendingInfo = nil
+		return
+	}
+	if e.mesh.Connected(m.To, peer.Quorum) {
+		e.pendingInfo = nil
+		e.mesh.Send(m.To, peer.Quorum, m.Marshal([]byte{kindZab}))
+	}
 }
 
 func (e *ensemble) persist(rd zab.Ready) error {
@@ -386,10 +461,85 @@ func (e *ensemble) persist(rd zab.Ready) error {
 	if err := e.wal.Write(batch); err != nil {
 		return err
 	}
+	e.store.append(rd.Entries)
+	e.written = rd.Entries[len(rd.Entries)-1].Zxid
+	return nil
+}
+
+// heldMsgs are a Ready's MessagesAfterPersist, waiting for the fsync that
+// covers the entries written up to zxid.
+type heldMsgs struct {
+	zxid int64
+	msgs []zab.Message
+}
+
+// syncResult is the background fsync's report: everything written up to
+// zxid is durable (or err).
+type syncResult struct {
+	zxid int64
+	err  error
+}
+
+// startSync fsyncs in the background what has been written, unless a
+// sync is already running (then the next one starts when it ends). The
+// driver meanwhile goes on: the next batch is written while this one is
+// being fsynced, and commits of earlier ones are applied.
+func (e *ensemble) startSync() {
+	if e.syncing || e.written <= e.synced {
+		return
+	}
+	e.syncing = true
+	w, upTo := e.wal, e.written
+	go func() {
+		err := w.Sync()
+		e.syncDone <- syncResult{zxid: upTo, err: err}
+	}()
+}
+
+// onSynced handles the end of a background fsync and starts the next.
+func (e *ensemble) onSynced(r syncResult) error {
+	e.syncing = false
+	if r.err != nil {
+		return r.err
+	}
+	e.markSynced(r.zxid)
+	e.startSync()
+	return nil
+}
+
+// markSynced records that the log is durable up to zxid: the acks that
+// waited for it go out, and the node counts it (the leader's own ack).
+func (e *ensemble) markSynced(zxid int64) {
+	e.synced = max(e.synced, zxid)
+	keep := e.held[:0]
+	for _, h := range e.held {
+		if h.zxid <= e.synced {
+			for _, m := range h.msgs {
+				e.send(m)
+			}
+		} else {
+			keep = append(keep, h)
+		}
+	}
+	e.held = keep
+	e.node.Persisted(e.synced)
+}
+
+// waitSync waits for the running fsync, and makes everything written
+// durable, before a Ready that must be durable as a whole (epochs,
+// truncation, snapshot).
+func (e *ensemble) waitSync() error {
+	if e.syncing {
+		r := <-e.syncDone
+		e.syncing = false
+		if r.err != nil {
+			return r.err
+		}
+	}
 	if err := e.wal.Sync(); err != nil {
 		return err
 	}
-	e.store.append(rd.Entries)
+	e.markSynced(e.written)
 	return nil
 }
 

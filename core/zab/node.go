@@ -26,6 +26,8 @@ type Node struct {
 	storage   Storage
 	logger    *slog.Logger
 
+	asyncPersist bool // see Config.AsyncPersist
+
 	electionTicks, finalizeTicks int
 	initLimit, syncLimit         int
 	heartbeatTicks               int
@@ -82,6 +84,7 @@ func NewNode(cfg Config) (*Node, error) {
 		voters:         sortedIDs(cfg.Voters),
 		observers:      sortedIDs(cfg.Observers),
 		storage:        cfg.Storage,
+		asyncPersist:   cfg.AsyncPersist,
 		logger:         logger.With("zab-id", cfg.ID),
 		electionTicks:  orDefault(cfg.ElectionTicks, DefaultElectionTicks),
 		finalizeTicks:  cfg.FinalizeTicks,
@@ -310,7 +313,7 @@ func (n *Node) Advance(rd Ready) {
 	if (rd.Truncate != nil || rd.Snapshot != nil) && n.resetsInFlight > 0 {
 		n.resetsInFlight--
 	}
-	if len(rd.Entries) > 0 {
+	if len(rd.Entries) > 0 && !n.asyncPersist {
 		n.stableZxid = rd.Entries[len(rd.Entries)-1].Zxid
 	}
 	if len(n.unstable) > 0 {
@@ -322,6 +325,29 @@ func (n *Node) Advance(rd Ready) {
 		if len(n.unstable) == 0 {
 			n.unstable = nil
 		}
+	}
+	if n.ldr != nil {
+		n.ldr.maybeEstablish(n)
+		n.ldr.maybeCommit(n)
+	}
+}
+
+// Persisted tells a node configured with AsyncPersist that every entry up
+// to zxid handed out in Readies (and Advanced) is durable. The leader
+// counts its own ack here.
+func (n *Node) Persisted(zxid int64) {
+	zxid = min(zxid, n.lastZxid)
+	if zxid <= n.stableZxid {
+		return
+	}
+	n.stableZxid = zxid
+	i := 0
+	for i < len(n.unstable) && n.unstable[i].Zxid <= n.stableZxid {
+		i++
+	}
+	n.unstable = n.unstable[i:]
+	if len(n.unstable) == 0 {
+		n.unstable = nil
 	}
 	if n.ldr != nil {
 		n.ldr.maybeEstablish(n)

@@ -148,6 +148,9 @@ type simLink struct {
 }
 
 type simNode struct {
+	// held are MessagesAfterPersist waiting for the entries up to zxid
+	// to be synced (AsyncPersist).
+	held     []heldMsgs
 	id       int64
 	node     *Node // nil while down
 	store    *memStore
@@ -156,7 +159,13 @@ type simNode struct {
 	verified int // applied entries checked against the global sequence
 }
 
+type heldMsgs struct {
+	zxid int64
+	msgs []Message
+}
+
 type sim struct {
+	async  bool // nodes use AsyncPersist
 	seed   uint64
 	rng    *rand.Rand
 	now    int
@@ -218,6 +227,10 @@ func newSim(seed uint64) *sim {
 	s.pCompact = []float64{0, 0.02}[rng.IntN(2)]
 	s.pDup = []float64{0, 0.5}[rng.IntN(2)]
 	s.maxDelay = []int{0, 1, 3}[rng.IntN(3)]
+	// Half the schedules persist entries asynchronously (the transport's
+	// way): written at once, fsynced later, acks held until then. Decided
+	// by the seed, not the rng, so the other draws stay as they were.
+	s.async = seed%2 == 1
 	for _, id := range s.ids {
 		sn := &simNode{id: id, store: &memStore{}}
 		s.nodes[id] = sn
@@ -257,6 +270,7 @@ func (s *sim) config(sn *simNode) Config {
 	cfg.InitLimitTicks = simInitLimit
 	cfg.SyncLimitTicks = simSyncLimit
 	cfg.HeartbeatTicks = simHeartbeatTicks
+	cfg.AsyncPersist = s.async
 	return cfg
 }
 
@@ -312,6 +326,9 @@ func (s *sim) step(chaos bool) error {
 			continue
 		}
 		sn.node.Tick()
+		if s.async && len(sn.held) > 0 && s.rng.Float64() < 0.5 {
+			s.flush(sn)
+		}
 		if err := s.drain(sn); err != nil {
 			return err
 		}
@@ -418,6 +435,8 @@ func (s *sim) crash(sn *simNode) error {
 	s.stats.crashes++
 	s.tracef("crash %d", sn.id)
 	sn.node = nil
+	sn.held = nil
+	sn.store.crash()
 	sn.upAt = s.now + 1 + s.rng.IntN(30)
 	// What the crashed server sent is on the wire and still arrives; then
 	// its peers see the connection close. What was sent to it is lost.
@@ -564,11 +583,24 @@ func (s *sim) drain(sn *simNode) error {
 			s.tracef("crash %d before persisting its ready", sn.id)
 			return s.crash(sn)
 		}
-		if err := sn.store.persist(rd); err != nil {
-			return fmt.Errorf("node %d: %w", sn.id, err)
+		async := s.async && rd.HardState == nil && rd.Truncate == nil && rd.Snapshot == nil
+		if s.async && !async && len(sn.held) > 0 {
+			s.flush(sn) // what is written becomes durable before a reset
 		}
-		for _, m := range rd.MessagesAfterPersist {
-			s.send(m)
+		if async {
+			if err := sn.store.write(rd.Entries); err != nil {
+				return fmt.Errorf("node %d: %w", sn.id, err)
+			}
+			if len(rd.MessagesAfterPersist) > 0 || len(rd.Entries) > 0 {
+				sn.held = append(sn.held, heldMsgs{zxid: sn.store.lastZxid(), msgs: rd.MessagesAfterPersist})
+			}
+		} else {
+			if err := sn.store.persist(rd); err != nil {
+				return fmt.Errorf("node %d: %w", sn.id, err)
+			}
+			for _, m := range rd.MessagesAfterPersist {
+				s.send(m)
+			}
 		}
 		if err := sn.store.apply(rd); err != nil {
 			return fmt.Errorf("node %d: %w", sn.id, err)
@@ -594,6 +626,9 @@ func (s *sim) drain(sn *simNode) error {
 			}
 		}
 		sn.node.Advance(rd)
+		if s.async && !async {
+			sn.node.Persisted(sn.store.durable)
+		}
 		if rd.RoleChanged {
 			st := sn.node.Status()
 			s.tracef("node %d is %s/%s leader=%d epoch=%d established=%v last=%s committed=%s", sn.id, st.Role, st.Phase, st.Leader, st.Epoch, st.Established, FormatZxid(st.LastZxid), FormatZxid(st.Committed))
@@ -606,6 +641,20 @@ func (s *sim) drain(sn *simNode) error {
 		}
 	}
 	return nil
+}
+
+// flush makes what sn wrote durable (its fsync completing), sends the
+// messages that waited for it, and tells the node.
+func (s *sim) flush(sn *simNode) {
+	z := sn.store.sync()
+	s.tracef("node %d synced up to %s", sn.id, FormatZxid(z))
+	for _, h := range sn.held {
+		for _, m := range h.msgs {
+			s.send(m)
+		}
+	}
+	sn.held = nil
+	sn.node.Persisted(z)
 }
 
 // checkNode checks the invariants that concern one node after a Ready.

@@ -15,8 +15,11 @@ type memStore struct {
 	hs       HardState
 	snapZxid int64
 	snap     []Entry // the state the snapshot holds
-	log      []Entry // entries after snapZxid
+	log      []Entry // entries after snapZxid, written (durable up to durable)
 	applied  []Entry // the app's state (rebuilt from snap+log at restart)
+	// durable is the last log entry known durable: a crash loses the log
+	// after it (AsyncPersist writes entries before they are fsynced).
+	durable int64
 
 	// truncBelowSnap counts truncations below the snapshot: the app must
 	// then rebuild from an older snapshot (the tests can, by filtering).
@@ -117,13 +120,33 @@ func (s *memStore) persist(rd Ready) error {
 	if rd.HardState != nil {
 		s.hs = *rd.HardState
 	}
-	for _, e := range rd.Entries {
+	if err := s.write(rd.Entries); err != nil {
+		return err
+	}
+	s.sync()
+	return nil
+}
+
+// write appends entries without making them durable (AsyncPersist).
+func (s *memStore) write(es []Entry) error {
+	for _, e := range es {
 		if e.Zxid <= s.lastZxid() {
 			return fmt.Errorf("entry %s appended after %s", FormatZxid(e.Zxid), FormatZxid(s.lastZxid()))
 		}
 		s.log = append(s.log, e)
 	}
 	return nil
+}
+
+// sync makes everything written durable and returns the last zxid.
+func (s *memStore) sync() int64 {
+	s.durable = s.lastZxid()
+	return s.durable
+}
+
+// crash loses what was written but not synced.
+func (s *memStore) crash() {
+	s.log = keepUpTo(s.log, max(s.durable, s.snapZxid))
 }
 
 // apply carries out step 4: apply committed entries, which must be logged.
@@ -158,6 +181,9 @@ func (s *memStore) compact(zxid int64) {
 func (s *memStore) has(zxid int64) bool {
 	if zxid <= s.snapZxid {
 		return true
+	}
+	if zxid > s.durable {
+		return false
 	}
 	i := sort.Search(len(s.log), func(i int) bool { return s.log[i].Zxid >= zxid })
 	return i < len(s.log) && s.log[i].Zxid == zxid

@@ -306,6 +306,13 @@ type Config struct {
 	// Logger receives the node's decisions (role changes, syncs, why it went
 	// back to LOOKING). Nil discards them.
 	Logger *slog.Logger
+
+	// AsyncPersist: Advance does not mean rd.Entries are durable; the app
+	// reports that later with Persisted (it may hand the next Ready's
+	// entries to its log while the previous ones are still being fsynced),
+	// and sends rd.MessagesAfterPersist only then. HardState, Truncate and
+	// Snapshot must still be durable before Advance.
+	AsyncPersist bool
 }
 
 // Default timing, for a 50ms tick: ZooKeeper's usual zoo.cfg (tickTime
