@@ -731,15 +731,18 @@ func (s *entryStore) appendLocked(es []zab.Entry) {
 		s.entries = append(s.entries, en)
 		s.bytes += len(en.Data) + 16
 	}
+	if len(s.entries) <= maxStoreEntries && s.bytes <= maxStoreBytes {
+		return
+	}
+	// Over a limit: drop the oldest down to three quarters of both, so
+	// the copy happens once per quarter of the store, not per append.
 	drop := 0
-	for len(s.entries)-drop > maxStoreEntries || s.bytes > maxStoreBytes && drop < len(s.entries) {
+	for drop < len(s.entries) && (len(s.entries)-drop > maxStoreEntries*3/4 || s.bytes > maxStoreBytes*3/4) {
 		s.bytes -= len(s.entries[drop].Data) + 16
 		s.base = s.entries[drop].Zxid
 		drop++
 	}
-	if drop > 0 {
-		s.entries = append([]zab.Entry(nil), s.entries[drop:]...)
-	}
+	s.entries = append([]zab.Entry(nil), s.entries[drop:]...)
 }
 
 // Entries implements zab.Storage.

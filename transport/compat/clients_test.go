@@ -32,11 +32,18 @@ func startServer(t *testing.T, opts zkxtest.Options) string {
 	if addr := os.Getenv(serverEnv); addr != "" {
 		return addr
 	}
+	if ensembleFollower != "" {
+		return ensembleFollower
+	}
 	if opts.MaxSessionTimeout == 0 {
 		opts.MaxSessionTimeout = 30 * time.Second
 	}
 	return zkxtest.Start(t, opts).Addr()
 }
+
+// ensembleFollower, while set, is the server startServer hands out: a
+// follower of a 3-node ensemble (see TestGoZKEnsemble).
+var ensembleFollower string
 
 // sessionTimeout is what ordinary test clients ask for.
 const sessionTimeout = 30 * time.Second

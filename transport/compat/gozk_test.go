@@ -800,3 +800,22 @@ func TestGoZKReconfig(t *testing.T) {
 		t.Errorf("Reconfig: %v, want ErrReconfigDisabled", err)
 	}
 }
+
+// TestGoZKEnsemble runs go-zookeeper's tests again with every session on
+// one follower of a 3-node ensemble: each write is forwarded to the leader
+// and answered by the follower when it applies it, each read is the
+// follower's.
+func TestGoZKEnsemble(t *testing.T) {
+	e := zkxtest.StartEnsemble(t, 3, 0, zkxtest.Options{MaxSessionTimeout: 30 * time.Second})
+	leader := e.Leader(10 * time.Second)
+	ensembleFollower = e.Addr(leader%3 + 1)
+	defer func() { ensembleFollower = "" }()
+	for name, test := range map[string]func(*testing.T){
+		"ReadWrite": TestGoZKReadWrite, "CversionCountsDeletes": TestGoZKCversionCountsDeletes,
+		"Multi": TestGoZKMulti, "Sync": TestGoZKSync, "ACL": TestGoZKACL,
+		"EphemeralsVanishWithSession": TestGoZKEphemeralsVanishWithSession,
+		"WatchEvents": TestGoZKWatchEvents, "Recipes": TestGoZKRecipes,
+	} {
+		t.Run(name, test)
+	}
+}
