@@ -814,7 +814,7 @@ func TestGoZKEnsemble(t *testing.T) {
 		"ReadWrite": TestGoZKReadWrite, "CversionCountsDeletes": TestGoZKCversionCountsDeletes,
 		"Multi": TestGoZKMulti, "Sync": TestGoZKSync, "ACL": TestGoZKACL,
 		"EphemeralsVanishWithSession": TestGoZKEphemeralsVanishWithSession,
-		"WatchEvents": TestGoZKWatchEvents, "Recipes": TestGoZKRecipes,
+		"WatchEvents":                 TestGoZKWatchEvents, "Recipes": TestGoZKRecipes,
 	} {
 		t.Run(name, test)
 	}
