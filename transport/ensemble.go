@@ -706,7 +706,8 @@ type entryStore struct {
 
 // Bounds of the in-memory log (ZooKeeper keeps 500 committed proposals in
 // memory and reads further back from its txn log up to a size factor).
-const (
+// (Variables so that tests can make a lagging follower need a snapshot.)
+var (
 	maxStoreEntries = 200000
 	maxStoreBytes   = 64 << 20
 )

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zkx-project/zkx/transport"
 	"github.com/zkx-project/zkx/transport/client"
 	"github.com/zkx-project/zkx/transport/jute"
 	"github.com/zkx-project/zkx/transport/zkxtest"
@@ -316,5 +317,97 @@ func TestEnsembleFourLetterWords(t *testing.T) {
 		if id != leader && strings.Contains(e.Node(id).FourLetter("mntr"), "zk_followers") {
 			t.Errorf("server %d, not the leader, reports zk_followers", id)
 		}
+	}
+}
+
+// A follower that was down while the leader's in-memory log moved past it
+// is brought back with a snapshot (SNAP): it installs it, logs it as its
+// own snapshot, serves the data, and keeps it across its own restart.
+func TestEnsembleSnapSync(t *testing.T) {
+	// Restored after the ensemble stops (cleanups run last-in first-out).
+	t.Cleanup(transport.SetRecentLogLimit(40))
+	e := zkxtest.StartEnsemble(t, 3, 0, zkxtest.Options{})
+	leader := e.Leader(10 * time.Second)
+	lagger := leader%3 + 1
+	c := connect(t, e.Addr(leader))
+	if _, err := c.Create(ctxT(t), "/s", []byte("0"), client.Persistent, client.WorldACL(client.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+	e.Stop(lagger)
+	for i := 1; i <= 200; i++ {
+		if _, err := c.Create(ctxT(t), fmt.Sprintf("/s/n%03d", i), []byte("x"), client.Persistent, client.WorldACL(client.PermAll)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Set(ctxT(t), "/s", []byte("after"), -1); err != nil {
+		t.Fatal(err)
+	}
+	e.Start(lagger)
+	e.WaitServing(15 * time.Second)
+	check := func() {
+		t.Helper()
+		readEverywhere(t, e, []int64{lagger}, "/s", "after")
+		lc := connect(t, e.Addr(lagger))
+		kids, err := lc.Children(ctxT(t), "/s")
+		if err != nil || len(kids) != 200 {
+			t.Fatalf("server %d after SNAP: %d children, %v", lagger, len(kids), err)
+		}
+		lc.Close()
+	}
+	check()
+	// Writes after the snapshot reach it, and a restart recovers from the
+	// installed snapshot plus its log.
+	if _, err := c.Set(ctxT(t), "/s", []byte("later"), -1); err != nil {
+		t.Fatal(err)
+	}
+	readEverywhere(t, e, []int64{lagger}, "/s", "later")
+	e.Stop(lagger)
+	e.Start(lagger)
+	e.WaitServing(15 * time.Second)
+	readEverywhere(t, e, []int64{lagger}, "/s", "later")
+}
+
+// A leader that logged a write it could not commit (its followers gone)
+// and then died is told to truncate it when it comes back under a new
+// leader: the write is nowhere, and what the new leader committed is
+// everywhere.
+func TestEnsembleTruncatesUncommittedWrite(t *testing.T) {
+	e := zkxtest.StartEnsemble(t, 3, 0, zkxtest.Options{})
+	old := e.Leader(10 * time.Second)
+	c := connect(t, e.Addr(old))
+	if _, err := c.Create(ctxT(t), "/t", []byte("committed"), client.Persistent, client.WorldACL(client.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+	fs := others([]int64{1, 2, 3}, old)
+	e.Stop(fs[0])
+	e.Stop(fs[1])
+	// The leader has not yet noticed it lost its quorum (syncLimit): it
+	// logs this write but can never commit it.
+	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	_, err := c.Create(short, "/t/lost", nil, client.Persistent, client.WorldACL(client.PermAll))
+	cancel()
+	if err == nil {
+		t.Fatal("a write was acknowledged by a leader without followers")
+	}
+	e.Stop(old)
+	e.Start(fs[0])
+	e.Start(fs[1])
+	nl := e.Leader(15 * time.Second)
+	w := connect(t, e.Addr(nl))
+	if _, err := w.Set(ctxT(t), "/t", []byte("new epoch"), -1); err != nil {
+		t.Fatal(err)
+	}
+	e.Start(old)
+	e.WaitServing(15 * time.Second)
+	readEverywhere(t, e, []int64{1, 2, 3}, "/t", "new epoch")
+	for id := int64(1); id <= 3; id++ {
+		r := connect(t, e.Addr(id))
+		if _, err := r.Sync(ctxT(t), "/t"); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := r.Exists(ctxT(t), "/t/lost"); err != nil || ok {
+			t.Fatalf("server %d: the uncommitted write exists=%v (err %v)", id, ok, err)
+		}
+		r.Close()
 	}
 }

@@ -13,7 +13,7 @@ import (
 func TestEntryStoreKeepsTheNewestEntries(t *testing.T) {
 	s := &entryStore{}
 	s.reset(nil, 0)
-	const n = maxStoreEntries * 3
+	n := int64(maxStoreEntries * 3)
 	batch := make([]zab.Entry, 0, 100)
 	for z := int64(1); z <= n; z++ {
 		batch = append(batch, zab.Entry{Zxid: z, Data: []byte{byte(z)}})
