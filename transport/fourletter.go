@@ -49,6 +49,9 @@ func (n *Node) FourLetter(cmd string) string {
 	case "ruok":
 		return "imok"
 	case "isro":
+		if core.ReadOnly() {
+			return "ro"
+		}
 		return "rw"
 	case "srvr", "stat":
 		snap := core.Snapshot()

@@ -138,6 +138,7 @@ func runServer(c *cli.Context) error {
 		Logger:                 logger,
 		Runtimes:               runtimes,
 		RecipeBudget:           cfg.RecipeBudget,
+		ReadOnlyMode:           cfg.ReadOnlyMode,
 	}, rec.Tree, rec.Sessions)
 	ens, err := ensembleConfig(cfg, logDir, walOpts, rec)
 	if err != nil {

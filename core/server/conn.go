@@ -121,6 +121,7 @@ type Conn struct {
 	session     atomic.Int64 // set once, at the handshake
 	timeout     int32
 	readOnlyReq bool
+	readOnly    bool // served by a member without a leader: reads only
 	auth        []acl.Id // replaced, never modified in place
 	queue       []*Request
 	pending     int // writes in queue
@@ -241,6 +242,9 @@ func (c *Conn) Handle(frame []byte) error {
 		return nil
 	}
 	raw := d.Rest()
+	if c.readOnly {
+		return c.handleReadOnly(&hdr, d)
+	}
 	sid := c.SessionID()
 	if !c.s.sessions.Touch(sid, c.s.cfg.Now().UnixMilli()) {
 		// The session is closing or gone: ZooKeeper drops the request and
@@ -454,6 +458,9 @@ func (c *Conn) handleConnect(frame []byte) error {
 	}
 	s := c.s
 	if !s.serving() {
+		if s.cfg.ReadOnlyMode && req.ReadOnly {
+			return c.connectReadOnly(&req)
+		}
 		s.log.Info("refusing a client: this server has no leader", "remote", c.ip)
 		return ErrNotServing
 	}
@@ -573,7 +580,7 @@ func passwordsEqual(a, b []byte) bool {
 }
 
 func (c *Conn) sendConnectResponse(valid bool, timeout int32, sid int64, pw []byte) {
-	resp := jute.ConnectResponse{HasReadOnly: c.readOnlyReq}
+	resp := jute.ConnectResponse{HasReadOnly: c.readOnlyReq, ReadOnly: c.readOnly}
 	if valid {
 		resp.TimeOut = timeout
 		resp.SessionID = sid

@@ -97,6 +97,8 @@ func (s *Server) SetRole(role Role, leader int64, epoch uint32) {
 	s.role = roleState{role: role, leader: leader, epoch: epoch}
 	s.roleMu.Unlock()
 	interrupted := old.role != RoleLooking && (old.role != role || old.leader != leader || old.epoch != epoch)
+	// Read-only clients are served only while there is no leader.
+	interrupted = interrupted || old.role == RoleLooking && role != RoleLooking && s.cfg.ReadOnlyMode
 	if old.role.prepares() || role.prepares() {
 		s.resetPrep()
 	}
@@ -487,4 +489,78 @@ func (s *Server) ResetState(t *tree.Tree, sessions []session.Session) {
 	s.watchMu.Unlock()
 	s.mu.Unlock()
 	s.resetPrep()
+}
+
+// connectReadOnly accepts a client that allows read-only service while
+// this member has no leader (readonlymode.enabled, as ZooKeeper's
+// ReadOnlyZooKeeperServer): its session is this server's alone, reads see
+// what this server had committed, writes are answered NotReadOnly, and the
+// connection is closed when a leader is back, so the client moves to a
+// read-write session.
+func (c *Conn) connectReadOnly(req *jute.ConnectRequest) error {
+	s := c.s
+	id, pw := req.SessionID, req.Passwd
+	if id == 0 {
+		id = s.sessions.NextID()
+		pw = make([]byte, 16)
+		if _, err := s.cfg.Rand.Read(pw); err != nil {
+			return fmt.Errorf("server: session password: %w", err)
+		}
+	}
+	timeout := req.TimeOut
+	if min := int32(s.cfg.MinSessionTimeout.Milliseconds()); timeout < min {
+		timeout = min
+	}
+	if max := int32(s.cfg.MaxSessionTimeout.Milliseconds()); timeout > max {
+		timeout = max
+	}
+	c.mu.Lock()
+	c.readOnlyReq = req.HasReadOnly
+	c.readOnly = true
+	c.timeout = timeout
+	c.state = stateEstablished
+	c.session.Store(id)
+	c.mu.Unlock()
+	s.log.Info("serving a client read-only: no leader", "session", hexID(id), "remote", c.ip)
+	c.sendConnectResponse(true, timeout, id, pw)
+	close(c.ready)
+	return nil
+}
+
+// handleReadOnly serves one request of a read-only connection.
+func (c *Conn) handleReadOnly(hdr *jute.RequestHeader, d *jute.Decoder) error {
+	s := c.s
+	kind := classify(hdr.Type)
+	if kind == kindInvalid {
+		c.reply(hdr.Xid, -1, jute.ErrUnimplemented, nil)
+		return fmt.Errorf("%w: %v", ErrUnknownOp, hdr.Type)
+	}
+	if kind == kindWrite || hdr.Type == jute.OpSync || hdr.Type == jute.OpCloseSession {
+		if hdr.Type == jute.OpCloseSession {
+			c.reply(hdr.Xid, s.LastZxid(), 0, nil)
+			c.sink.Close()
+			return nil
+		}
+		c.reply(hdr.Xid, s.LastZxid(), jute.ErrNotReadOnly, nil)
+		return nil
+	}
+	r := &Request{conn: c, Xid: hdr.Xid, Op: hdr.Type, Session: c.SessionID(), received: s.cfg.Now()}
+	if rec := r.newRecord(hdr.Type); rec != nil {
+		if rec.Decode(d); d.Err() != nil {
+			r.err = jute.ErrMarshallingError
+		}
+		r.Body = rec
+	}
+	c.mu.Lock()
+	r.Auth = c.auth
+	c.mu.Unlock()
+	s.mu.RLock()
+	s.execRead(r)
+	s.mu.RUnlock()
+	return nil
+}
+
+// ReadOnly reports whether this server serves read-only now (isro).
+func (s *Server) ReadOnly() bool {
+	return s.cfg.ReadOnlyMode && !s.serving()
 }

@@ -61,7 +61,10 @@ type Config struct {
 	// recipe may lower it, not raise it.
 	RecipeBudget host.Budget
 	// Peers reaches the other servers of an ensemble (nil: standalone).
-	Peers  Peers
+	Peers Peers
+	// ReadOnlyMode (readonlymode.enabled): an ensemble member without a
+	// leader serves reads to clients that allow it, instead of nobody.
+	ReadOnlyMode bool
 	Logger *slog.Logger
 }
 

@@ -1,11 +1,13 @@
 package compat
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	zkxclient "github.com/zkx-project/zkx/transport/client"
 	"github.com/zkx-project/zkx/transport/zkxtest"
 )
 
@@ -80,5 +82,32 @@ func TestKazooEnsemble(t *testing.T) {
 				t.Fatalf("%s exited 0 without reporting PASS:\n%s\n%s", filepath.Base(script), stdout, stderr)
 			}
 		})
+	}
+}
+
+// TestKazooReadOnlyMode: with readonlymode.enabled, the last member of a
+// 3-node ensemble whose peers are gone serves kazoo's read_only clients.
+func TestKazooReadOnlyMode(t *testing.T) {
+	python := requireKazoo(t)
+	e := zkxtest.StartEnsemble(t, 3, 0, zkxtest.Options{MaxSessionTimeout: 30 * time.Second, ReadOnlyMode: true})
+	leader := e.Leader(10 * time.Second)
+	c, err := zkxclient.Connect(context.Background(), []string{e.Addr(leader)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Create(context.Background(), "/ro", []byte("before"), zkxclient.Persistent, zkxclient.WorldACL(zkxclient.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	last := leader%3 + 1
+	for id := int64(1); id <= 3; id++ {
+		if id != last {
+			e.Stop(id)
+		}
+	}
+	eventually(t, 10*time.Second, "the last member to lose its leader", func() bool { return e.Mode(last) == "looking" })
+	stdout, stderr, err := runTool(t, time.Minute, "", python, "-B", "readonly.py", e.Addr(last))
+	if err != nil || !strings.Contains(stdout, "PASS: readonly.py") {
+		t.Fatalf("readonly.py failed (%v):\n%s\n%s", err, failureLines(stderr), stdout)
 	}
 }

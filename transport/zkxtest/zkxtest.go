@@ -47,6 +47,8 @@ type Options struct {
 	RecipeBudget host.Budget
 	// Verbose sends the node's logs to stderr (ZKX_TEST_LOG=1 does too).
 	Verbose bool
+	// ReadOnlyMode is readonlymode.enabled (ensembles).
+	ReadOnlyMode bool
 
 	serverID int64
 	ensemble *transport.EnsembleConfig
@@ -115,6 +117,7 @@ func start(t testing.TB, opts Options) *transport.Node {
 		Logger:                 logger,
 		Runtimes:               runtimes,
 		RecipeBudget:           opts.RecipeBudget,
+		ReadOnlyMode:           opts.ReadOnlyMode,
 	}, rec.Tree, rec.Sessions)
 	n, err := transport.StartNode(transport.NodeConfig{
 		ClientAddr:          opts.Addr,
