@@ -121,7 +121,7 @@ type Conn struct {
 	session     atomic.Int64 // set once, at the handshake
 	timeout     int32
 	readOnlyReq bool
-	readOnly    bool // served by a member without a leader: reads only
+	readOnly    bool     // served by a member without a leader: reads only
 	auth        []acl.Id // replaced, never modified in place
 	queue       []*Request
 	pending     int // writes in queue

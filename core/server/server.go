@@ -65,7 +65,7 @@ type Config struct {
 	// ReadOnlyMode (readonlymode.enabled): an ensemble member without a
 	// leader serves reads to clients that allow it, instead of nobody.
 	ReadOnlyMode bool
-	Logger *slog.Logger
+	Logger       *slog.Logger
 }
 
 func (c *Config) setDefaults() {
