@@ -81,6 +81,7 @@ type ensemble struct {
 	held            []heldMsgs
 
 	pendingInfo *zab.Message // a learner handshake waiting for its link
+	proposing   []*txn.Txn   // prep's txns gathered for the next Propose
 
 	statusMu sync.Mutex
 	status   zab.Status
@@ -169,20 +170,7 @@ func newEnsemble(cfg EnsembleConfig, core *server.Server, w *wal.Log, mesh *peer
 // run drives the node until ctx ends; an error is a failure to make state
 // durable, after which the server must stop.
 func (e *ensemble) run(ctx context.Context) error {
-	props := make(chan []*txn.Txn, 64)
-	go func() {
-		for {
-			b, err := e.core.NextBatch(ctx)
-			if err != nil {
-				return
-			}
-			select {
-			case props <- b:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	props := e.core.Proposals()
 	go func() {
 		for {
 			select {
@@ -204,9 +192,7 @@ func (e *ensemble) run(ctx context.Context) error {
 				return err
 			}
 		case b := <-props:
-			if err := e.propose(b); err != nil {
-				return err
-			}
+			e.proposing = append(e.proposing, server.TxnsOf(b)...)
 		case <-ticker.C:
 			e.node.Tick()
 			e.sendPendingInfo()
@@ -231,7 +217,7 @@ func (e *ensemble) run(ctx context.Context) error {
 // maxGather bounds the events folded into one Ready.
 const maxGather = 1024
 
-func (e *ensemble) gather(props chan []*txn.Txn) error {
+func (e *ensemble) gather(props <-chan server.Batch) error {
 	for i := 0; i < maxGather; i++ {
 		select {
 		case in := <-e.mesh.Recv():
@@ -239,14 +225,23 @@ func (e *ensemble) gather(props chan []*txn.Txn) error {
 				return err
 			}
 		case b := <-props:
-			if err := e.propose(b); err != nil {
-				return err
-			}
+			e.proposing = append(e.proposing, server.TxnsOf(b)...)
 		default:
-			return nil
+			return e.flushProposals()
 		}
 	}
-	return nil
+	return e.flushProposals()
+}
+
+// flushProposals proposes what prep issued since the last Ready, as one
+// batch (one Proposal message per learner).
+func (e *ensemble) flushProposals() error {
+	if len(e.proposing) == 0 {
+		return nil
+	}
+	b := e.proposing
+	e.proposing = nil
+	return e.propose(b)
 }
 
 func (e *ensemble) handle(in peer.Inbound) error {

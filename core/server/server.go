@@ -391,3 +391,19 @@ func (s *Server) WithTree(fn func(t *tree.Tree)) {
 
 // Sessions returns the live sessions.
 func (s *Server) Sessions() []session.Session { return s.sessions.List() }
+
+// Batch is what prep hands the commit stage in one piece.
+type Batch = []*proposal
+
+// Proposals is the queue of what prep issued, for an ensemble driver that
+// waits on it together with its other inputs (NextBatch's queue).
+func (s *Server) Proposals() <-chan Batch { return s.commitQ }
+
+// TxnsOf returns a batch's txns, in zxid order.
+func TxnsOf(b Batch) []*txn.Txn {
+	out := make([]*txn.Txn, len(b))
+	for i, p := range b {
+		out[i] = p.txn
+	}
+	return out
+}
