@@ -348,33 +348,6 @@ func (s *Server) flushPrepped() {
 	}
 }
 
-// NextBatch waits for what prep has issued (the leader's proposals) and
-// returns it in zxid order, with whatever else is already queued. It is the
-// ensemble's counterpart of RunCommit's queue: the caller replicates the
-// txns and hands them back to ApplyCommitted once a quorum has them.
-func (s *Server) NextBatch(ctx context.Context) ([]*txn.Txn, error) {
-	var batch []*proposal
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case batch = <-s.commitQ:
-	}
-fill:
-	for {
-		select {
-		case ps := <-s.commitQ:
-			batch = append(batch, ps...)
-		default:
-			break fill
-		}
-	}
-	out := make([]*txn.Txn, len(batch))
-	for i, p := range batch {
-		out[i] = p.txn
-	}
-	return out, nil
-}
-
 // LastZxid returns the zxid of the last applied txn.
 func (s *Server) LastZxid() int64 {
 	s.mu.RLock()
@@ -395,8 +368,10 @@ func (s *Server) Sessions() []session.Session { return s.sessions.List() }
 // Batch is what prep hands the commit stage in one piece.
 type Batch = []*proposal
 
-// Proposals is the queue of what prep issued, for an ensemble driver that
-// waits on it together with its other inputs (NextBatch's queue).
+// Proposals is the queue of what prep issued (the leader's proposals), for
+// an ensemble driver that waits on it together with its other inputs; it
+// replicates the txns and hands them back to ApplyCommitted once a quorum
+// has them. (A standalone server's RunCommit reads the same queue.)
 func (s *Server) Proposals() <-chan Batch { return s.commitQ }
 
 // TxnsOf returns a batch's txns, in zxid order.
