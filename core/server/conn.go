@@ -469,13 +469,7 @@ func (c *Conn) handleConnect(frame []byte) error {
 			"client-zxid", hexID(req.LastZxidSeen), "our-zxid", hexID(last), "remote", c.ip)
 		return ErrClientAhead
 	}
-	timeout := req.TimeOut
-	if min := int32(s.cfg.MinSessionTimeout.Milliseconds()); timeout < min {
-		timeout = min
-	}
-	if max := int32(s.cfg.MaxSessionTimeout.Milliseconds()); timeout > max {
-		timeout = max
-	}
+	timeout := s.negotiateTimeout(req.TimeOut)
 	c.mu.Lock()
 	c.readOnlyReq = req.HasReadOnly
 	c.timeout = timeout
@@ -566,6 +560,12 @@ func (c *Conn) attachSession(id int64, password []byte) {
 	c.mu.Unlock()
 	c.sendConnectResponse(true, timeout, id, password)
 	close(c.ready)
+}
+
+// negotiateTimeout is the session timeout a client asking for asked gets:
+// within min/maxSessionTimeout.
+func (s *Server) negotiateTimeout(asked int32) int32 {
+	return min(max(asked, int32(s.cfg.MinSessionTimeout.Milliseconds())), int32(s.cfg.MaxSessionTimeout.Milliseconds()))
 }
 
 func passwordsEqual(a, b []byte) bool {

@@ -507,13 +507,7 @@ func (c *Conn) connectReadOnly(req *jute.ConnectRequest) error {
 			return fmt.Errorf("server: session password: %w", err)
 		}
 	}
-	timeout := req.TimeOut
-	if min := int32(s.cfg.MinSessionTimeout.Milliseconds()); timeout < min {
-		timeout = min
-	}
-	if max := int32(s.cfg.MaxSessionTimeout.Milliseconds()); timeout > max {
-		timeout = max
-	}
+	timeout := s.negotiateTimeout(req.TimeOut)
 	c.mu.Lock()
 	c.readOnlyReq = req.HasReadOnly
 	c.readOnly = true
