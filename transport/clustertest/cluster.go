@@ -142,16 +142,7 @@ func New(t testing.TB, opts Options) *Cluster {
 				if i == j {
 					continue
 				}
-				q, err := NewProxy(to.quorumAddr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				e, err := NewProxy(to.electionAddr)
-				if err != nil {
-					q.Close()
-					t.Fatal(err)
-				}
-				c.links[i][j] = &link{quorum: q, election: e}
+				c.links[i][j] = &link{quorum: NewProxy(t, to.quorumAddr), election: NewProxy(t, to.electionAddr)}
 			}
 		}
 	}

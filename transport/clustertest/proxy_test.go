@@ -111,12 +111,7 @@ func dial(t *testing.T, addr string) net.Conn {
 
 func newTestProxy(t *testing.T, target string) *Proxy {
 	t.Helper()
-	p, err := NewProxy(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p
+	return NewProxy(t, target)
 }
 
 func TestProxyForwards(t *testing.T) {

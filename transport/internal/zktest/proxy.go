@@ -4,6 +4,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Proxy forwards TCP connections from its own loopback address to a target
@@ -136,25 +137,37 @@ func (p *Proxy) acceptLoop() {
 			cc.Close()
 			continue
 		}
-		sc, err := net.Dial("tcp", p.target)
-		if err != nil {
-			cc.Close()
-			continue
-		}
-		pc := &proxyConn{client: cc, server: sc}
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			pc.close()
-			continue
-		}
-		p.conns[pc] = struct{}{}
-		p.accepted++
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go p.pipe(pc, cc, sc, false)
-		go p.pipe(pc, sc, cc, true)
+		// Dial off the accept loop: a target that hangs must not hold up
+		// the other connections.
+		p.wg.Add(1)
+		go p.connect(cc)
 	}
+}
+
+// proxyDialTimeout bounds a dial to the target.
+const proxyDialTimeout = 5 * time.Second
+
+func (p *Proxy) connect(cc net.Conn) {
+	defer p.wg.Done()
+	sc, err := net.DialTimeout("tcp", p.target, proxyDialTimeout)
+	if err != nil {
+		cc.Close()
+		return
+	}
+	pc := &proxyConn{client: cc, server: sc}
+	p.mu.Lock()
+	// Refuse (with Cut) may have come while we dialed; it must win.
+	if p.closed || p.refuse {
+		p.mu.Unlock()
+		pc.close()
+		return
+	}
+	p.conns[pc] = struct{}{}
+	p.accepted++
+	p.mu.Unlock()
+	p.wg.Add(2)
+	go p.pipe(pc, cc, sc, false)
+	go p.pipe(pc, sc, cc, true)
 }
 
 // pipe copies from src to dst until either side closes; replies (target to
