@@ -18,7 +18,7 @@ func TestLocalEnsemble(t *testing.T) {
 	bin := zkxBinary(t)
 	dir := filepath.Join(t.TempDir(), "ens")
 	// Ports away from the defaults and from other tests' free ports.
-	base := 20000 + rand.Intn(20000)
+	base := 10000 + rand.Intn(20000)
 	client, peer := strconv.Itoa(base), strconv.Itoa(base+10)
 	run := func(args ...string) string {
 		t.Helper()

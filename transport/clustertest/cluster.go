@@ -2,6 +2,7 @@ package clustertest
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -163,11 +164,19 @@ func freeLoopbackAddrs(n int) ([]string, error) {
 			ln.Close()
 		}
 	}()
+	// Below the kernel's ephemeral range (32768-60999 by default): the
+	// servers bind these ports a moment later, and a port from the
+	// ephemeral range may meanwhile become the source port of one of the
+	// many connections the proxies and servers make.
 	var addrs []string
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(addrs) < n; tries++ {
+		if tries > 1000 {
+			return nil, fmt.Errorf("clustertest: no %d free ports in 10000-32767", n)
+		}
+		port := 10000 + rand.IntN(32768-10000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			return nil, fmt.Errorf("clustertest: find a free port: %w", err)
+			continue
 		}
 		lns = append(lns, ln)
 		addrs = append(addrs, ln.Addr().String())

@@ -2,6 +2,7 @@ package zkxtest
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"path/filepath"
 	"strings"
@@ -28,15 +29,20 @@ type Ensemble struct {
 }
 
 // freeAddr returns a loopback address with a port that was free a moment
-// ago.
+// ago, below the kernel's ephemeral range (32768-60999 by default) so that
+// no outgoing connection takes it before the node binds it.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("zkxtest: free port: %v", err)
+	for tries := 0; tries < 1000; tries++ {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(32768-10000)))
+		if err != nil {
+			continue
+		}
+		defer ln.Close()
+		return ln.Addr().String()
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("zkxtest: no free port in 10000-32767")
+	return ""
 }
 
 // StartEnsemble starts voters servers (ids 1..voters) and observers more
