@@ -59,6 +59,8 @@ type FileConfig struct {
 	Recipes      bool
 	RecipeBudget host.Budget
 	Extra        map[string]string
+
+	clientPortSet bool // clientPort was in the file
 }
 
 // defaultFileConfig is what zkx uses with no zoo.cfg: a standalone node on
@@ -150,6 +152,7 @@ func ParseConfig(r io.Reader) (*FileConfig, error) {
 			cfg.DataLogDir = value
 		case key == "clientPort":
 			cfg.ClientPort, err = intVal()
+			cfg.clientPortSet = true
 		case key == "clientPortAddress":
 			cfg.ClientPortAddress = value
 		case key == "minSessionTimeout":
@@ -309,6 +312,15 @@ func parsePeer(key, value string) (PeerConfig, error) {
 
 // ClientAddr is the address the client port listens on.
 func (c *FileConfig) ClientAddr() string {
+	if !c.clientPortSet {
+		// ZooKeeper 3.5+: the client address may be on this server's own
+		// server.N line instead ("...:2888:3888;2181").
+		for _, p := range c.Peers {
+			if p.ID == c.MyID && p.ClientAddr != "" {
+				return p.ClientAddr
+			}
+		}
+	}
 	host := c.ClientPortAddress
 	if host == "" {
 		host = "0.0.0.0"

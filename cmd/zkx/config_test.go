@@ -42,3 +42,28 @@ func TestParseConfigRecipes(t *testing.T) {
 		t.Fatalf("timeMs=0: %v", err)
 	}
 }
+
+// ZooKeeper 3.5+ lets a server.N line carry its server's client address
+// (";2181" or ";host:2181"), used when the file has no clientPort.
+func TestClientAddressFromServerLine(t *testing.T) {
+	cfg, err := ParseConfig(strings.NewReader("dataDir=/d\nserver.1=h1:2888:3888;2191\nserver.2=h2:2888:3888;127.0.0.1:2192\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MyID = 1
+	if got := cfg.ClientAddr(); got != "0.0.0.0:2191" {
+		t.Errorf("server 1 client address %q, want 0.0.0.0:2191", got)
+	}
+	cfg.MyID = 2
+	if got := cfg.ClientAddr(); got != "127.0.0.1:2192" {
+		t.Errorf("server 2 client address %q, want 127.0.0.1:2192", got)
+	}
+	cfg, err = ParseConfig(strings.NewReader("dataDir=/d\nclientPort=2200\nserver.1=h1:2888:3888;2191\nserver.2=h2:2888:3888\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MyID = 1
+	if got := cfg.ClientAddr(); !strings.HasSuffix(got, ":2200") {
+		t.Errorf("with clientPort set: %q, want port 2200", got)
+	}
+}
