@@ -32,6 +32,17 @@ type Recovered struct {
 // Recover rebuilds the tree and sessions from the newest valid snapshot in
 // dir and the log after it, and returns the log ready for appends.
 func Recover(dir string, opts wal.Options) (*Recovered, error) {
+	return recoverDir(dir, opts, false)
+}
+
+// RecoverRecent is Recover that also keeps the last txns replayed
+// (Recovered.Recent), which an ensemble member's leader may send a lagging
+// follower instead of a snapshot.
+func RecoverRecent(dir string, opts wal.Options) (*Recovered, error) {
+	return recoverDir(dir, opts, true)
+}
+
+func recoverDir(dir string, opts wal.Options, keepRecent bool) (*Recovered, error) {
 	start := time.Now()
 	r := &Recovered{Tree: tree.New()}
 	sessions := map[int64]session.Session{}
@@ -63,6 +74,9 @@ func Recover(dir string, opts wal.Options) (*Recovered, error) {
 				delete(sessions, t.Session)
 			}
 			_, events = r.Tree.Apply(t, events[:0])
+			if !keepRecent {
+				return nil
+			}
 			if len(r.Recent) >= maxStoreEntries {
 				half := len(r.Recent) / 2
 				r.RecentBase, dropped = r.Recent[half-1].Zxid, true

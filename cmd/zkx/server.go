@@ -109,7 +109,11 @@ func runServer(c *cli.Context) error {
 		logger.Warn("forceSync=no: writes are acknowledged before they are on disk; a crash can lose them")
 	}
 	walOpts := wal.Options{SnapDir: cfg.DataDir, NoSync: !cfg.ForceSync, SegmentSize: cfg.PreAllocSize, Logger: logger}
-	rec, err := transport.Recover(logDir, walOpts)
+	recoverLog := transport.Recover
+	if len(cfg.Peers) >= 2 {
+		recoverLog = transport.RecoverRecent
+	}
+	rec, err := recoverLog(logDir, walOpts)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("recovery failed: %v", err), 1)
 	}

@@ -84,7 +84,11 @@ func start(t testing.TB, opts Options) *transport.Node {
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
 	}
-	rec, err := transport.Recover(opts.DataDir, wal.Options{NoSync: !opts.Sync, NoPreallocate: true, Logger: logger})
+	recoverLog := transport.Recover
+	if opts.ensemble != nil {
+		recoverLog = transport.RecoverRecent
+	}
+	rec, err := recoverLog(opts.DataDir, wal.Options{NoSync: !opts.Sync, NoPreallocate: true, Logger: logger})
 	if err != nil {
 		t.Fatalf("zkxtest: recover %s: %v", opts.DataDir, err)
 	}
