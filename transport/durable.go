@@ -111,6 +111,12 @@ type snapshotter struct {
 	snapCount  int64
 	retain     int
 	purgeEvery time.Duration
+	// allowed, if set, says whether the applied state may be snapshotted
+	// now. An ensemble member snapshots only while it serves: before its
+	// leader has synced it, its state may hold txns it replayed from its
+	// own log that the ensemble never committed (ZooKeeper's trap: a
+	// snapshot of them could not be truncated later).
+	allowed func() bool
 
 	// gate is held while a snapshot is written, and by an ensemble member
 	// resetting its log, so that no snapshot of the state being replaced
@@ -148,7 +154,7 @@ func (sn *snapshotter) nextThreshold() int64 {
 func (sn *snapshotter) tick() {
 	sn.mu.Lock()
 	defer sn.mu.Unlock()
-	if !sn.running && sn.core.TxnCount()-sn.lastTxns >= sn.threshold {
+	if !sn.running && sn.core.TxnCount()-sn.lastTxns >= sn.threshold && (sn.allowed == nil || sn.allowed()) {
 		sn.running = true
 		sn.lastTxns = sn.core.TxnCount()
 		sn.threshold = sn.nextThreshold()

@@ -179,6 +179,9 @@ func (n *Node) joinEnsemble() error {
 	}
 	ens.builtins = n.cfg.Builtins
 	ens.snaps = n.snaps
+	if n.snaps != nil {
+		n.snaps.allowed = func() bool { r, _ := n.core.Role(); return r != server.RoleLooking }
+	}
 	n.ens, n.mesh = ens, mesh
 	return nil
 }
