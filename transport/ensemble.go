@@ -318,6 +318,12 @@ func (e *ensemble) drain() error {
 	for e.node.HasReady() {
 		rd := e.node.Ready()
 		for _, m := range rd.Messages {
+			if e.heldFor(m.To) {
+				// Behind acks still waiting for their fsync: a link's
+				// messages stay in the order the node emitted them.
+				e.held = append(e.held, heldMsgs{zxid: e.held[len(e.held)-1].zxid, msgs: []zab.Message{m}})
+				continue
+			}
 			e.send(m)
 		}
 		// Committed txns this server logged in an earlier Ready are applied
@@ -500,6 +506,18 @@ func (e *ensemble) onSynced(r syncResult) error {
 	e.markSynced(r.zxid)
 	e.startSync()
 	return nil
+}
+
+// heldFor reports whether messages to peer wait for an fsync.
+func (e *ensemble) heldFor(peer int64) bool {
+	for _, h := range e.held {
+		for _, m := range h.msgs {
+			if m.To == peer {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // markSynced records that the log is durable up to zxid: the acks that

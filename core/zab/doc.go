@@ -44,6 +44,14 @@
 //     after a Truncate).
 //  5. Call Advance(rd). The leader counts its own ack of rd's Entries here.
 //
+// With Config.AsyncPersist the app may instead hand rd's Entries to its log
+// and Advance before they are fsynced (HardState, Truncate and Snapshot
+// must still be durable first): it then holds rd's MessagesAfterPersist,
+// and any later message to the same peers, until the fsync covering the
+// entries ends, and reports it with Persisted(zxid), where the leader
+// counts its own ack. Committed entries may be applied meanwhile: a quorum
+// has them.
+//
 // Messages to one peer must be delivered in the order the node emitted
 // them, over a FIFO connection (TCP); a broken connection is reported
 // with MsgPeerDown. Votes may travel on a separate connection.

@@ -577,6 +577,11 @@ func (s *sim) drain(sn *simNode) error {
 	for sn.node != nil && sn.node.HasReady() {
 		rd := sn.node.Ready()
 		for _, m := range rd.Messages {
+			if s.async && heldFor(sn, m.To) {
+				// As the transport does: behind acks waiting for an fsync.
+				sn.held = append(sn.held, heldMsgs{zxid: sn.held[len(sn.held)-1].zxid, msgs: []Message{m}})
+				continue
+			}
 			s.send(m)
 		}
 		if s.now <= s.chaosUntil && s.pCrashMidReady > 0 && s.rng.Float64() < s.pCrashMidReady {
@@ -641,6 +646,17 @@ func (s *sim) drain(sn *simNode) error {
 		}
 	}
 	return nil
+}
+
+func heldFor(sn *simNode, peer int64) bool {
+	for _, h := range sn.held {
+		for _, m := range h.msgs {
+			if m.To == peer {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // flush makes what sn wrote durable (its fsync completing), sends the
