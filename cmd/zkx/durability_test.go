@@ -172,15 +172,9 @@ func newKillHarness(t *testing.T) *killHarness {
 	return h
 }
 
-// freeAddr is a loopback address with a port nothing listens on now.
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// freeAddr is a loopback address with a port nothing listens on now, out
+// of the ephemeral range: the server is restarted on it many times.
+func freeAddr(t *testing.T) string { return zkxtest.FreeAddr(t) }
 
 // fail stops the test with msg and the end of the server's log.
 func (h *killHarness) fail(format string, args ...any) {

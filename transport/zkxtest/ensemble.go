@@ -28,10 +28,11 @@ type Ensemble struct {
 	nodes map[int64]*transport.Node
 }
 
-// freeAddr returns a loopback address with a port that was free a moment
+// FreeAddr returns a loopback address with a port that was free a moment
 // ago, below the kernel's ephemeral range (32768-60999 by default) so that
-// no outgoing connection takes it before the node binds it.
-func freeAddr(t testing.TB) string {
+// no outgoing connection takes it before a server binds it (or binds it
+// again after a restart).
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	for tries := 0; tries < 1000; tries++ {
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(32768-10000)))
@@ -54,8 +55,8 @@ func StartEnsemble(t testing.TB, voters, observers int, opts Options) *Ensemble 
 		dirs: map[int64]string{}, nodes: map[int64]*transport.Node{}}
 	base := t.TempDir()
 	for id := int64(1); id <= int64(voters+observers); id++ {
-		e.Peers[id] = peer.Addr{Quorum: freeAddr(t), Election: freeAddr(t), Observer: id > int64(voters)}
-		e.addrs[id] = freeAddr(t)
+		e.Peers[id] = peer.Addr{Quorum: FreeAddr(t), Election: FreeAddr(t), Observer: id > int64(voters)}
+		e.addrs[id] = FreeAddr(t)
 		e.dirs[id] = filepath.Join(base, fmt.Sprintf("node%d", id))
 	}
 	for id := range e.Peers {
