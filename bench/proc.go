@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -165,11 +166,17 @@ func freeLoopbackAddr() (string, error) {
 // a moment ago (all are held open together, so none repeats), with the
 // same caveat as freeLoopbackAddr.
 func freeLoopbackPorts(n int) ([]int, error) {
+	// Below the kernel's ephemeral range (32768-60999 by default): a
+	// member killed and restarted on its ports must find them free, and an
+	// ephemeral port may meanwhile be some connection's source port.
 	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000 {
+			return nil, fmt.Errorf("find a free port: none of 1000 tries in 10000-32767 was free")
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(10000+mrand.IntN(32768-10000))))
 		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
+			continue
 		}
 		defer ln.Close()
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
