@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,6 +41,31 @@ type EnsembleConfig struct {
 	// RecentBase is the zxid just before them.
 	Recent     []zab.Entry
 	RecentBase int64
+	// ConfigText is /zookeeper/config's content, ZooKeeper's format
+	// ("server.N=host:quorum:election:participant[;client]" lines, then
+	// "version=0"); empty: made from Peers.
+	ConfigText string
+}
+
+// ConfigText is the /zookeeper/config text of an ensemble of peers.
+func ConfigText(peers map[int64]peer.Addr, clientAddrs map[int64]string) string {
+	var b strings.Builder
+	for _, id := range sortedKeys(peers) {
+		a := peers[id]
+		host, qport, _ := net.SplitHostPort(a.Quorum)
+		_, eport, _ := net.SplitHostPort(a.Election)
+		role := "participant"
+		if a.Observer {
+			role = "observer"
+		}
+		fmt.Fprintf(&b, "server.%d=%s:%s:%s:%s", id, host, qport, eport, role)
+		if c := clientAddrs[id]; c != "" {
+			b.WriteString(";" + c)
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString("version=0")
+	return b.String()
 }
 
 // Ensemble-side timing: zab ticks every driverTick; limits given in the
@@ -164,6 +190,10 @@ func newEnsemble(cfg EnsembleConfig, core *server.Server, w *wal.Log, mesh *peer
 	e.node = node
 	e.role = server.RoleLooking
 	core.SetRole(server.RoleLooking, 0, 0)
+	if cfg.ConfigText == "" {
+		cfg.ConfigText = ConfigText(cfg.Peers, nil)
+	}
+	core.SetEnsembleConfig(cfg.ConfigText)
 	return e, nil
 }
 

@@ -411,3 +411,26 @@ func TestEnsembleTruncatesUncommittedWrite(t *testing.T) {
 		r.Close()
 	}
 }
+
+// /zookeeper/config holds the membership as ZooKeeper publishes it
+// (clients such as Curator's ensemble tracker read it).
+func TestEnsembleConfigNode(t *testing.T) {
+	e := zkxtest.StartEnsemble(t, 3, 1, zkxtest.Options{})
+	for id := int64(1); id <= 4; id++ {
+		c := connect(t, e.Addr(id))
+		data, st, err := c.Get(ctxT(t), "/zookeeper/config")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := transport.ConfigText(e.Peers, nil)
+		if string(data) != want || st.Version != -1 {
+			t.Fatalf("server %d: /zookeeper/config %q version %d, want %q version -1", id, data, st.Version, want)
+		}
+		for _, line := range []string{"server.1=127.0.0.1:", ":participant\n", "server.4=127.0.0.1:", ":observer\n", "\nversion=0"} {
+			if !strings.Contains(string(data), line) {
+				t.Fatalf("server %d: /zookeeper/config %q lacks %q", id, data, line)
+			}
+		}
+		c.Close()
+	}
+}

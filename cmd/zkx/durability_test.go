@@ -318,6 +318,9 @@ type logReplay struct {
 	read    map[string]bool
 	scratch string // the segments to read are linked here for InspectDir
 	events  []tree.Event
+	// newest is the newest segment of the last advance, which the next
+	// one reads again (reread), skipping the txns it applied already.
+	newest, reread string
 }
 
 func newLogReplay(scratch string) *logReplay {
@@ -342,6 +345,13 @@ func (r *logReplay) advance(dir string, at ...int64) (map[int64]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The newest segment is read again next time: a kill right after a
+	// segment was created can leave it without a durable record, and the
+	// restarted server then writes a segment of the same name.
+	newest := ""
+	if len(all) > 0 {
+		newest = filepath.Base(all[len(all)-1])
+	}
 	var fresh []string
 	for _, seg := range all {
 		name := filepath.Base(seg)
@@ -356,12 +366,17 @@ func (r *logReplay) advance(dir string, at ...int64) (map[int64]uint64, error) {
 	defer func() {
 		for _, name := range fresh {
 			os.Remove(filepath.Join(r.scratch, name))
-			r.read[name] = true
+			r.read[name] = name != newest
 		}
 	}()
+	r.reread = r.newest
+	r.newest = newest
 	realName := func(err error) error { return errors.New(strings.ReplaceAll(err.Error(), r.scratch, dir)) }
 	digests := map[int64]uint64{}
 	segs, err := wal.InspectDir(r.scratch, func(seg string, x *txn.Txn) error {
+		if x.Zxid <= r.last && filepath.Base(seg) == r.reread {
+			return nil // applied when this segment was read before
+		}
 		if !(x.Zxid == r.last+1 || x.Zxid>>32 > r.last>>32 && x.Zxid&0xffffffff == 1) {
 			return fmt.Errorf("%s: zxid %#x follows %#x", seg, x.Zxid, r.last)
 		}

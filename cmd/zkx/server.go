@@ -204,7 +204,9 @@ func ensembleConfig(cfg *FileConfig, logDir string, opts wal.Options, rec *trans
 	}
 	peers := make(map[int64]peer.Addr, len(cfg.Peers))
 	found := false
+	clients := map[int64]string{}
 	for _, p := range cfg.Peers {
+		clients[p.ID] = p.ClientAddr
 		peers[p.ID] = peer.Addr{
 			Quorum:   net.JoinHostPort(p.Host, strconv.Itoa(p.QuorumPort)),
 			Election: net.JoinHostPort(p.Host, strconv.Itoa(p.ElectionPort)),
@@ -225,6 +227,7 @@ func ensembleConfig(cfg *FileConfig, logDir string, opts wal.Options, rec *trans
 		LogOptions: opts,
 		Recent:     rec.Recent,
 		RecentBase: rec.RecentBase,
+		ConfigText: transport.ConfigText(peers, clients),
 	}, nil
 }
 

@@ -60,6 +60,15 @@ type roleState struct {
 	epoch  uint32
 }
 
+// SetEnsembleConfig publishes the ensemble's membership in
+// /zookeeper/config (kept there across state resets).
+func (s *Server) SetEnsembleConfig(text string) {
+	s.mu.Lock()
+	s.ensembleConfig = text
+	s.tree.SetConfig([]byte(text), s.cfg.Now().UnixMilli())
+	s.mu.Unlock()
+}
+
 // SetPeers sets how the server reaches the rest of its ensemble. Call it
 // before the server serves anyone.
 func (s *Server) SetPeers(p Peers) { s.cfg.Peers = p }
@@ -483,6 +492,9 @@ func (s *Server) ResetState(t *tree.Tree, sessions []session.Session) {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	s.tree = t
+	if s.ensembleConfig != "" {
+		t.SetConfig([]byte(s.ensembleConfig), now.UnixMilli())
+	}
 	s.sessions.Replace(sessions, now.UnixMilli())
 	s.watchMu.Lock()
 	s.watches = watch.New()

@@ -149,6 +149,8 @@ type Server struct {
 
 	roleMu sync.RWMutex
 	role   roleState
+	// ensembleConfig is /zookeeper/config's text (guarded by mu).
+	ensembleConfig string
 	// syncMu guards the learners' syncs waiting for apply (leader).
 	syncMu       sync.Mutex
 	pendingSyncs []pendingSync

@@ -179,6 +179,21 @@ func New() *Tree {
 	return t
 }
 
+// SetConfig puts an ensemble's membership in /zookeeper/config, as each
+// ZooKeeper server does from its own configuration ("server.N=...\n"
+// lines and "version=0"): not a txn, so its version stays -1 and its mtime
+// is when it was set.
+func (t *Tree) SetConfig(data []byte, mtime int64) {
+	n := t.lookup(ConfigPath)
+	if n == nil {
+		return
+	}
+	t.dataBytes += int64(len(data) - len(n.data))
+	n.data = append([]byte(nil), data...)
+	n.version = -1
+	n.mtime = mtime
+}
+
 // lookup walks from the root to path. Paths must be absolute; "" and paths
 // that do not start with "/" find nothing.
 func (t *Tree) lookup(path string) *node {
