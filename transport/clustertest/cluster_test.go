@@ -20,7 +20,8 @@ func TestMain(m *testing.M) {
 }
 
 // startCluster starts every node of a new cluster and waits until it is
-// healthy; a zkx that cannot yet run in an ensemble skips the test.
+// healthy. A server that runs standalone despite its server.N lines fails
+// the test with ErrEnsembleUnsupported.
 func startCluster(t *testing.T, opts Options) *Cluster {
 	t.Helper()
 	c := New(t, opts)
@@ -28,9 +29,6 @@ func startCluster(t *testing.T, opts Options) *Cluster {
 		t.Fatal(err)
 	}
 	if err := c.WaitHealthy(time.Now().Add(90 * time.Second)); err != nil {
-		if errors.Is(err, ErrEnsembleUnsupported) {
-			t.Skipf("zkx does not run ensembles yet: %v", err)
-		}
 		t.Fatal(err)
 	}
 	return c
@@ -250,7 +248,7 @@ func fakeZkx(t *testing.T, script string) string {
 }
 
 // TestEnsembleUnsupported: a server that exits saying it cannot run an
-// ensemble is ErrEnsembleUnsupported (the zkx tests skip on it); one that
+// ensemble is ErrEnsembleUnsupported (the tests fail on it); one that
 // exits for another reason is ErrExited, with its log.
 func TestEnsembleUnsupported(t *testing.T) {
 	for _, tc := range []struct {

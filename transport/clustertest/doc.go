@@ -8,8 +8,9 @@
 //  1. New(t, Options{Kind, Servers, Observers}) picks free ports, writes each
 //     node's zoo.cfg and myid under t.TempDir(), and starts a TCP proxy for
 //     every ordered pair of nodes and each of the two peer ports.
-//  2. StartAll, then WaitHealthy(deadline). A zkx that cannot run an
-//     ensemble yet fails it with ErrEnsembleUnsupported: skip on that.
+//  2. StartAll, then WaitHealthy(deadline). A server that runs
+//     standalone despite its server.N lines fails it with
+//     ErrEnsembleUnsupported, a clear message rather than a timeout.
 //  3. Break and mend the cluster from any goroutine: KillNine, Start,
 //     Restart, Partition, Isolate, Heal; ask it with Leader, Status,
 //     WaitHealthy, WaitConverged. Or call RunRegister, which runs a register
