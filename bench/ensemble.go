@@ -289,7 +289,7 @@ func launchEnsemble(ctx context.Context, kind *serverKind, o *serverOptions, n i
 		}
 		if err == nil {
 			e.started = time.Since(start)
-			if ans, err := fourLetter(leader.addr, "srvr"); err == nil {
+			if ans, err := client.FourLetterWord(leader.addr, "srvr"); err == nil {
 				e.version = srvrField(ans, "Zookeeper version")
 			}
 			fmt.Fprintf(os.Stderr, "%s: ensemble serving after %v, leader server.%d (%s)\n",
@@ -547,7 +547,7 @@ func (e *ensemble) killLeader(ctx context.Context, leader *member, w *failoverWr
 	case <-time.After(timeout):
 		modes := make([]string, len(e.members))
 		for j, m := range e.members {
-			if ans, err := fourLetter(m.addr, "srvr"); err == nil {
+			if ans, err := client.FourLetterWord(m.addr, "srvr"); err == nil {
 				modes[j] = srvrMode(ans)
 			}
 		}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	mrand "math/rand/v2"
 	"net"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/zkx-project/zkx/transport/client"
 )
 
 // process is a server the harness started. Its output goes to a log file,
@@ -184,22 +185,6 @@ func freeLoopbackPorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// fourLetter sends a four-letter word ("srvr", "ruok", "mntr", ...) to addr
-// and returns the answer.
-func fourLetter(addr, cmd string) (string, error) {
-	nc, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer nc.Close()
-	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(nc, cmd); err != nil {
-		return "", err
-	}
-	b, err := io.ReadAll(nc)
-	return string(b), err
-}
-
 // srvrField returns a field of a "srvr" answer ("Mode", "Node count",
 // "Zookeeper version"), or "".
 func srvrField(answer, field string) string {
@@ -221,7 +206,7 @@ func waitServing(ctx context.Context, addr string, p *process, timeout time.Dura
 		if !p.alive() {
 			return errExitedEarly
 		}
-		if ans, err := fourLetter(addr, "srvr"); err == nil && srvrField(ans, "Mode") != "" {
+		if ans, err := client.FourLetterWord(addr, "srvr"); err == nil && srvrField(ans, "Mode") != "" {
 			return nil
 		}
 		if time.Now().After(deadline) {

@@ -193,7 +193,7 @@ type lockResult struct {
 // mntrValue reads one integer figure of a server's mntr answer (-1 if it
 // has none).
 func mntrValue(addr, key string) int64 {
-	out, err := fourLetter(addr, "mntr")
+	out, err := client.FourLetterWord(addr, "mntr")
 	if err != nil {
 		return -1
 	}

@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/zkx-project/zkx/transport/client"
 )
 
 // serverKind is a server the harness can start: ZooKeeper or zkx. A
@@ -371,7 +373,7 @@ func (s *server) start(ctx context.Context, ready func(context.Context) error) e
 			return fmt.Errorf("%s: %w\n%s", s.kind.name, err, tail)
 		}
 	}
-	if ans, err := fourLetter(s.addr, "srvr"); err == nil {
+	if ans, err := client.FourLetterWord(s.addr, "srvr"); err == nil {
 		s.version = srvrField(ans, "Zookeeper version")
 	}
 	return nil
@@ -383,7 +385,7 @@ func (s *server) dataDir() string { return filepath.Join(s.dir, "data") }
 
 // nodeCount is the server's node count as srvr reports it, or -1.
 func (s *server) nodeCount() int64 {
-	ans, err := fourLetter(s.addr, "srvr")
+	ans, err := client.FourLetterWord(s.addr, "srvr")
 	if err != nil {
 		return -1
 	}
@@ -396,7 +398,7 @@ func (s *server) nodeCount() int64 {
 
 // zxid is the server's last zxid as srvr reports it.
 func (s *server) zxid() (int64, error) {
-	ans, err := fourLetter(s.addr, "srvr")
+	ans, err := client.FourLetterWord(s.addr, "srvr")
 	if err != nil {
 		return 0, err
 	}

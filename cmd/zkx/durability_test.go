@@ -211,7 +211,7 @@ func (h *killHarness) start() {
 			h.fail("the server exited while starting (%v); its log says why", cmd.ProcessState)
 		default:
 		}
-		if out, err := fourLetterWord(h.addr, "ruok"); err == nil && out == "imok" {
+		if out, err := client.FourLetterWord(h.addr, "ruok"); err == nil && out == "imok" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -281,7 +281,7 @@ var hashLine = regexp.MustCompile(`^([0-9a-f]+): (\d+)\n$`)
 // hash asks the server for its tree's zxid and digest.
 func (h *killHarness) hash() hashed {
 	h.t.Helper()
-	out, err := fourLetterWord(h.addr, "hash")
+	out, err := client.FourLetterWord(h.addr, "hash")
 	m := hashLine.FindStringSubmatch(out)
 	if err != nil || m == nil {
 		h.fail("hash: %q, %v", out, err)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/zkx-project/zkx/transport/client"
 )
 
 // The local ensemble: N servers on loopback for trying zkx out, each with
@@ -135,7 +136,7 @@ func ensembleStart(w io.Writer, dir string, size, clientPort, peerPort int) erro
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, a := range addrs {
-			if out, err := fourLetterWord(a, "srvr"); err == nil && strings.Contains(out, "Mode: leader") {
+			if out, err := client.FourLetterWord(a, "srvr"); err == nil && strings.Contains(out, "Mode: leader") {
 				fmt.Fprintf(w, "leader elected: %s\n", a)
 				return nil
 			}
@@ -323,7 +324,7 @@ func ensembleStatus(w io.Writer, dir string) error {
 		mode := "not running"
 		if _, ok := runningPid(dir, n); ok {
 			mode = "not serving"
-			if out, err := fourLetterWord(addr, "srvr"); err == nil {
+			if out, err := client.FourLetterWord(addr, "srvr"); err == nil {
 				for _, line := range strings.Split(out, "\n") {
 					if m, ok := strings.CutPrefix(line, "Mode: "); ok {
 						mode = m
@@ -334,19 +335,4 @@ func ensembleStatus(w io.Writer, dir string) error {
 		fmt.Fprintf(w, "server %d  %-21s %s\n", n, addr, mode)
 	}
 	return nil
-}
-
-// fourLetterWord sends a four-letter word and returns the answer.
-func fourLetterWord(addr, word string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := c.Write([]byte(word)); err != nil {
-		return "", err
-	}
-	b, err := io.ReadAll(c)
-	return string(b), err
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zkx-project/zkx/transport/client"
 	"github.com/zkx-project/zkx/transport/zkxtest"
 )
 
@@ -148,7 +149,7 @@ func TestWasmRecipeFromGo(t *testing.T) {
 func waitParked(t *testing.T, c *cluster) {
 	t.Helper()
 	eventually(t, "a parked recipe call", func() bool {
-		out, err := fourLetterWord(c.addr, "mntr")
+		out, err := client.FourLetterWord(c.addr, "mntr")
 		return err == nil && strings.Contains(out, "zkx_recipe_parked\t1")
 	})
 }
