@@ -126,8 +126,8 @@ func (p peerSender) SendApp(to int64, payload []byte) {
 	p.mesh.Send(to, peer.Quorum, append(b, payload...))
 }
 
-// newEnsemble starts the mesh and the ZAB node for core, whose Peers must
-// be PeersFor's.
+// newEnsemble makes the ZAB node for core over mesh (core's Peers must
+// send through the same mesh: see Node.joinEnsemble).
 func newEnsemble(cfg EnsembleConfig, core *server.Server, w *wal.Log, mesh *peer.Mesh, logger *slog.Logger) (*ensemble, error) {
 	if cfg.InitLimit <= 0 {
 		cfg.InitLimit = 10
@@ -640,6 +640,11 @@ func (e *ensemble) updateRole() {
 	}
 	if role != server.RoleLeader {
 		clear(e.own)
+	}
+	if role == server.RoleLooking {
+		// Proposals logged but not committed come back, if they are
+		// committed, from the node (with their data) after the next sync.
+		clear(e.received)
 	}
 	e.core.SetRole(role, st.Leader, st.Epoch)
 	if role == server.RoleLeader && len(e.builtins) > 0 {
