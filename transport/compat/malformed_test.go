@@ -344,17 +344,25 @@ func TestOversizedSetData(t *testing.T) {
 	}
 	mark2 := c.events.mark()
 	_, err := c.Set(p, make([]byte, 1<<20), -1)
-	if !errors.Is(err, zk.ErrConnectionClosed) {
-		t.Errorf("setData of 1 MiB: %v, want the connection closed (zk.ErrConnectionClosed)", err)
+	// The server closes the connection after reading the frame's length;
+	// if the client is still writing the frame then, its write fails with
+	// a reset instead of the read seeing the close.
+	if !errors.Is(err, zk.ErrConnectionClosed) && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+		t.Errorf("setData of 1 MiB: %v, want the connection closed (zk.ErrConnectionClosed, or a reset mid-write)", err)
 	}
-	if len(c.events.since(mark2, isState(zk.StateDisconnected))) == 0 {
-		t.Errorf("the client saw no disconnect")
-	}
+	eventually(t, 10*time.Second, "the client to see the disconnect", func() bool {
+		return len(c.events.since(mark2, isState(zk.StateDisconnected))) > 0
+	})
 	eventually(t, 10*time.Second, "the client re-attaches", func() bool { return c.State() == zk.StateHasSession })
 	if c.SessionID() != sid {
 		t.Errorf("session after the oversized request 0x%x, want 0x%x", c.SessionID(), sid)
 	}
-	if _, st, err := c.Get(p); err != nil || int(st.DataLength) != fits {
+	var st *zk.Stat
+	eventually(t, 10*time.Second, "a read after the re-attach", func() bool {
+		_, st, err = c.Get(p)
+		return !errors.Is(err, zk.ErrNoServer) && !errors.Is(err, zk.ErrConnectionClosed)
+	})
+	if err != nil || int(st.DataLength) != fits {
 		t.Errorf("node after the refused setData: %+v %v, want the previous %d bytes", st, err, fits)
 	}
 	healthy.check(t, mark)
