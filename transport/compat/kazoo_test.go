@@ -100,6 +100,16 @@ func TestKazooReadOnlyMode(t *testing.T) {
 	}
 	c.Close()
 	last := leader%3 + 1
+	// The write is committed by a quorum, which need not include last:
+	// make sure last has it before it is left alone.
+	lc, err := zkxclient.Connect(context.Background(), []string{e.Addr(last)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.Sync(context.Background(), "/ro"); err != nil {
+		t.Fatal(err)
+	}
+	lc.Close()
 	for id := int64(1); id <= 3; id++ {
 		if id != last {
 			e.Stop(id)
