@@ -148,3 +148,28 @@ function gaveUp(result) {
   result.timedOut = true;
   return result;
 }
+
+// queueFunctions adds take, poll, peek and size to a queue recipe's exports,
+// given head(dir): the item to take next ({data, node, ...}) or null. take
+// removes the head in the same atomic step that reads it, so every item is
+// taken exactly once; on an empty queue it waits (null once timed out).
+function queueFunctions(exports, head) {
+  function takeHead(dir) {
+    var h = head(dir);
+    if (h) zk.delete(h.node);
+    return h;
+  }
+  exports.take = function (args) {
+    var dir = need(args, "path");
+    var h = takeHead(dir);
+    if (h) return h;
+    if (zk.timedOut()) return null;
+    zk.wait(dir);
+  };
+  exports.poll = function (args) { return takeHead(need(args, "path")); };
+  exports.peek = function (args) { return head(need(args, "path")); };
+  exports.size = function (args) {
+    var kids = zk.children(need(args, "path"));
+    return { size: kids ? kids.length : 0 };
+  };
+}

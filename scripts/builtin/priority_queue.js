@@ -38,24 +38,4 @@ function head(dir) {
   };
 }
 
-function takeHead(dir) {
-  var h = head(dir);
-  if (h) zk.delete(h.node);
-  return h;
-}
-
-exports.take = function (args) {
-  var dir = need(args, "path");
-  var h = takeHead(dir);
-  if (h) return h;
-  if (zk.timedOut()) return null;
-  zk.wait(dir);
-};
-
-exports.poll = function (args) { return takeHead(need(args, "path")); };
-exports.peek = function (args) { return head(need(args, "path")); };
-
-exports.size = function (args) {
-  var kids = zk.children(need(args, "path"));
-  return { size: kids ? kids.length : 0 };
-};
+queueFunctions(exports, head);
