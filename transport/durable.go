@@ -167,7 +167,9 @@ func (sn *snapshotter) tick() {
 			sn.mu.Unlock()
 		}()
 	}
-	if sn.purgeEvery > 0 && time.Since(sn.lastPurge) >= sn.purgeEvery && !sn.running {
+	// Purging is held back with snapshots: it raises the oldest snapshot,
+	// which an ensemble member told its leader it can truncate down to.
+	if sn.purgeEvery > 0 && time.Since(sn.lastPurge) >= sn.purgeEvery && !sn.running && (sn.allowed == nil || sn.allowed()) {
 		sn.lastPurge = time.Now()
 		sn.purge()
 	}

@@ -151,7 +151,7 @@ func newEnsemble(cfg EnsembleConfig, core *server.Server, w *wal.Log, mesh *peer
 		syncDone: make(chan syncResult, 1),
 	}
 	e.written, e.synced = w.LastZxid(), w.LastZxid()
-	e.store = &entryStore{core: core}
+	e.store = &entryStore{core: core, floor: e.snapshotFloor}
 	e.store.reset(cfg.Recent, cfg.RecentBase)
 	var voters, observers []int64
 	for id, a := range cfg.Peers {
@@ -750,6 +750,7 @@ type entryStore struct {
 	entries []zab.Entry
 	bytes   int
 	core    *server.Server
+	floor   func() int64
 }
 
 // Bounds of the in-memory log (ZooKeeper keeps 500 committed proposals in
@@ -808,6 +809,24 @@ func (s *entryStore) Entries(lo, hi int64) ([]zab.Entry, error) {
 		}
 	}
 	return out, nil
+}
+
+// Floor implements zab.Storage.
+func (s *entryStore) Floor() int64 { return s.floor() }
+
+// snapshotFloor is the lowest zxid a truncation can rebuild the state at:
+// recovery starts from a snapshot at or below it, so the oldest snapshot
+// on disk. It runs on the driver's goroutine, like truncate, which
+// replaces e.wal.
+func (e *ensemble) snapshotFloor() int64 {
+	z, err := e.wal.OldestSnapshot()
+	if err != nil {
+		// Claim the newest state, so that a leader sends a snapshot
+		// rather than a truncation this member might not carry out.
+		e.log.Warn("cannot list snapshots; asking for a snapshot if the leader's history differs", "err", err)
+		return e.wal.LastZxid()
+	}
+	return z
 }
 
 // Snapshot implements zab.Storage: the applied state, encoded as a

@@ -13,6 +13,7 @@ import (
 	"github.com/zkx-project/zkx/transport/client"
 	"github.com/zkx-project/zkx/transport/jute"
 	"github.com/zkx-project/zkx/transport/zkxtest"
+	"github.com/zkx-project/zkx/wal"
 )
 
 func connect(t *testing.T, addrs string, opts ...client.Option) *client.Client {
@@ -372,6 +373,19 @@ func TestEnsembleSnapSync(t *testing.T) {
 // leader: the write is nowhere, and what the new leader committed is
 // everywhere.
 func TestEnsembleTruncatesUncommittedWrite(t *testing.T) {
+	testDivergedMemberRejoins(t, false)
+}
+
+// A member whose only snapshot holds a write the new leader never had (as
+// after a SNAP from a leader that was never established) cannot be
+// truncated below that snapshot: the leader must send it a snapshot
+// instead, and it rejoins without the write. (ZooKeeper's learner fails
+// to load its database here.)
+func TestEnsembleResyncsMemberWhoseSnapshotHoldsUncommittedWrite(t *testing.T) {
+	testDivergedMemberRejoins(t, true)
+}
+
+func testDivergedMemberRejoins(t *testing.T, snapshotTheLostWrite bool) {
 	e := zkxtest.StartEnsemble(t, 3, 0, zkxtest.Options{})
 	old := e.Leader(10 * time.Second)
 	c := connect(t, e.Addr(old))
@@ -390,6 +404,23 @@ func TestEnsembleTruncatesUncommittedWrite(t *testing.T) {
 		t.Fatal("a write was acknowledged by a leader without followers")
 	}
 	e.Stop(old)
+	if snapshotTheLostWrite {
+		// Leave the old leader with one snapshot, at its last zxid, and no
+		// log before it: the state a SNAP install leaves.
+		rec, err := transport.Recover(e.Dir(old), wal.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, ok := rec.Tree.Get("/t/lost"); !ok {
+			t.Fatal("the old leader did not log the uncommitted write")
+		}
+		if err := transport.FinishReset(rec); err != nil {
+			t.Fatal(err)
+		}
+		if err := rec.Log.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	e.Start(fs[0])
 	e.Start(fs[1])
 	nl := e.Leader(15 * time.Second)

@@ -13,6 +13,10 @@ var (
 	ErrBadHeader    = errors.New("wal: bad file header")
 	ErrNotSupported = errors.New("wal: unsupported format version")
 	ErrGap          = errors.New("wal: zxid gap between snapshot and log")
+	// ErrResetBelowSnapshot: a Reset's zxid is below every snapshot and
+	// the log no longer reaches back to the first txn, so the state at
+	// that zxid cannot be rebuilt.
+	ErrResetBelowSnapshot = errors.New("wal: reset below the oldest snapshot")
 )
 
 // CorruptionError reports damage that recovery must not paper over: a bad

@@ -108,3 +108,16 @@ func listFiles(fs FS, dir, snapDir string) ([]segRef, []snapRef, error) {
 	sort.Slice(snaps, func(i, j int) bool { return snaps[i].zxid < snaps[j].zxid })
 	return segs, snaps, nil
 }
+
+// OldestSnapshot returns the zxid of the oldest snapshot file, or 0 if
+// there is none. Recovery rebuilds the state from a snapshot at or below
+// the zxid it stops at, so a Reset cannot go below this one (an ensemble
+// member reports it to its leader, which then sends a snapshot instead of
+// truncating it lower).
+func (l *Log) OldestSnapshot() (int64, error) {
+	_, snaps, err := listFiles(l.opts.FS, l.dir, l.snapDir())
+	if err != nil || len(snaps) == 0 {
+		return 0, err
+	}
+	return snaps[0].zxid, nil
+}

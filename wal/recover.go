@@ -75,6 +75,11 @@ func Open(dir string, opts Options, ld Loader) (*Log, Recovered, error) {
 	if err != nil {
 		return nil, rec, err
 	}
+	allSnaps := len(snaps)
+	oldest := ""
+	if allSnaps > 0 {
+		oldest = snaps[0].name
+	}
 	if resetting {
 		rec.ResetPending = true
 		kept := snaps[:0]
@@ -103,12 +108,15 @@ func Open(dir string, opts Options, ld Loader) (*Log, Recovered, error) {
 		}
 	}
 	if !loaded {
-		if len(snaps) > 0 && (len(segs) == 0 || segs[0].first > 1) {
+		if allSnaps > 0 && (len(segs) == 0 || segs[0].first > 1) {
 			// No usable snapshot and the log does not go back to the start:
 			// committed data would be lost.
+			if snapErr == nil { // every snapshot is past the reset's zxid
+				snapErr = fmt.Errorf("%w: reset to %#x, oldest snapshot %s", ErrResetBelowSnapshot, limit, oldest)
+			}
 			return nil, rec, snapErr
 		}
-		if len(snaps) > 0 && ld.Snapshot != nil {
+		if allSnaps > 0 && ld.Snapshot != nil {
 			// Start over from an empty tree and the complete log.
 			if err := ld.Snapshot(0, bytes.NewReader(nil)); err != nil {
 				return nil, rec, err

@@ -119,3 +119,50 @@ func TestResetAtEveryCrashPoint(t *testing.T) {
 		l.Close()
 	}
 }
+
+// A reset below every snapshot, once the log before them is purged, cannot
+// be carried out: recovery says so instead of starting from an empty tree.
+// OldestSnapshot tells a caller where that floor is beforehand.
+func TestResetBelowOldestSnapshotFails(t *testing.T) {
+	fs := NewMemFS()
+	rng := rand.New(rand.NewSource(4))
+	m := &model{}
+	l, _, err := Open(dir, Options{FS: fs, SegmentSize: 100, Logger: quiet}, m.loader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z, err := l.OldestSnapshot(); err != nil || z != 0 {
+		t.Fatalf("OldestSnapshot of a new log = %#x, %v; want 0", z, err)
+	}
+	for next := int64(1); next <= 20; next += 4 {
+		b := batchOf(next, 4, rng)
+		if err := l.Append(b); err != nil {
+			t.Fatal(err)
+		}
+		for _, tx := range b {
+			m.applied = append(m.applied, tx.Zxid)
+		}
+		if next == 9 {
+			if _, err := l.WriteSnapshot(12, m.snapshotWriter()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := l.Purge(1); err != nil {
+		t.Fatal(err)
+	}
+	if z, err := l.OldestSnapshot(); err != nil || z != 12 {
+		t.Fatalf("OldestSnapshot = %#x, %v; want 0xc", z, err)
+	}
+	if err := l.BeginReset(8); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m2 := &model{}
+	_, rec, err := Open(dir, Options{FS: fs, SegmentSize: 100, Logger: quiet}, m2.loader())
+	if !errors.Is(err, ErrResetBelowSnapshot) {
+		t.Fatalf("recovery of a reset below the only snapshot: err %v, last zxid %#x, applied %v; want ErrResetBelowSnapshot", err, rec.LastZxid, m2.applied)
+	}
+}

@@ -135,9 +135,12 @@
 // The trap ZooKeeper's model keeps: a server applies its whole log at
 // start, including entries that may not have been committed; a later
 // Truncate undoes them. A leader's Snapshot may likewise include such
-// entries before it is established. An app that snapshots its own state
-// should do so only at or below Status().Committed while Status().Phase is
-// Broadcast, so that a Truncate never has to go below its snapshot.
+// entries before it is established, and a learner that installed it
+// cannot be truncated below it (ZooKeeper's learner is then stuck). Here a
+// learner reports Storage.Floor in its FOLLOWERINFO, and a leader that
+// would truncate it below sends a Snapshot instead. An app that snapshots
+// its own state should still do so only at or below Status().Committed
+// while Status().Phase is Broadcast: such a snapshot never needs undoing.
 //
 // # Wire format (version 1; part of the format)
 //
@@ -157,6 +160,7 @@
 //	                        zxid delta varint (from the previous entry's
 //	                        zxid, the first from 0), length uvarint, data
 //	  bit 10 Snapshot       length uvarint (> 0), data
+//	  bit 11 Floor          varint
 //
 // varint and uvarint are encoding/binary's. The type numbers are the MsgType
 // constants. Unknown mask bits, a bad type or state, or trailing bytes make

@@ -23,8 +23,9 @@ const (
 	fieldState
 	fieldEntries
 	fieldSnapshot
+	fieldFloor
 
-	fieldsKnown = fieldSnapshot<<1 - 1
+	fieldsKnown = fieldFloor<<1 - 1
 )
 
 // Marshal appends m's encoding to b and returns the extended slice.
@@ -46,6 +47,7 @@ func (m *Message) Marshal(b []byte) []byte {
 	set(fieldState, m.State != 0)
 	set(fieldEntries, len(m.Entries) > 0)
 	set(fieldSnapshot, len(m.Snapshot) > 0)
+	set(fieldFloor, m.Floor != 0)
 
 	b = append(b, formatVersion, byte(m.Type))
 	b = binary.AppendUvarint(b, mask)
@@ -89,6 +91,9 @@ func (m *Message) Marshal(b []byte) []byte {
 	if mask&fieldSnapshot != 0 {
 		b = binary.AppendUvarint(b, uint64(len(m.Snapshot)))
 		b = append(b, m.Snapshot...)
+	}
+	if mask&fieldFloor != 0 {
+		b = binary.AppendVarint(b, m.Floor)
 	}
 	return b
 }
@@ -168,6 +173,9 @@ func UnmarshalMessage(b []byte) (Message, error) {
 		if d.err == nil && m.Snapshot == nil {
 			d.fail("empty snapshot")
 		}
+	}
+	if mask&fieldFloor != 0 {
+		m.Floor = d.varint()
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes")

@@ -15,6 +15,7 @@ func sampleMessages() []Message {
 		{Type: MsgVote, From: 1, To: 2, Vote: Vote{Leader: 3, Zxid: MakeZxid(4, 5), PeerEpoch: 4}, ElectionEpoch: 7, State: Looking},
 		{Type: MsgVote, From: 4, To: 1, Vote: noVote, ElectionEpoch: math.MaxUint64, State: Observing},
 		{Type: MsgFollowerInfo, From: 2, To: 3, Epoch: 4, Zxid: MakeZxid(4, 9)},
+		{Type: MsgFollowerInfo, From: 2, To: 3, Epoch: 4, Zxid: MakeZxid(4, 9), Floor: MakeZxid(4, 7)},
 		{Type: MsgObserverInfo, From: 5, To: 3},
 		{Type: MsgLeaderInfo, From: 3, To: 2, Epoch: 5, Vote: Vote{Leader: 3, Zxid: 1, PeerEpoch: 4}, ElectionEpoch: 2},
 		{Type: MsgAckEpoch, From: 2, To: 3, Epoch: 4, Zxid: MakeZxid(4, 9)},

@@ -25,6 +25,7 @@ type learnerHandle struct {
 	phase         learnerPhase
 	acceptedEpoch uint32 // as its FollowerInfo said
 	lastZxid      int64  // as its FollowerInfo/AckEpoch said
+	floor         int64  // as its FollowerInfo said: it cannot truncate below
 	acked         int64  // every entry up to this is durable on it
 	sent          int64  // the last entry sent to it (sync, proposals, informs)
 	silence       int    // ticks since it last said anything
@@ -99,7 +100,7 @@ func (ld *leaderState) stepLearnerInfo(n *Node, m Message) error {
 	if obs != n.isObserverID(m.From) {
 		return fmt.Errorf("%w: %s from %d, configured as observer=%v", ErrProtocol, m.Type, m.From, !obs)
 	}
-	l := &learnerHandle{id: m.From, observer: obs, acceptedEpoch: m.Epoch, lastZxid: m.Zxid}
+	l := &learnerHandle{id: m.From, observer: obs, acceptedEpoch: m.Epoch, lastZxid: m.Zxid, floor: m.Floor}
 	ld.learners[m.From] = l
 	if ld.newEpoch == 0 {
 		ld.maxAccepted = max(ld.maxAccepted, m.Epoch)
@@ -237,7 +238,11 @@ func (ld *leaderState) syncMessages(n *Node, l *learnerHandle, upTo int64) ([]Me
 	case err != nil:
 	case !has: // the learner has entries we do not (lz past our log's end, too)
 		var t int64
-		if t, err = ld.truncPoint(n, lz); err == nil {
+		if t, err = ld.truncPoint(n, lz); err == nil && t < l.floor {
+			n.logger.Info("learner cannot truncate below its snapshot; sending a snapshot", "learner", l.id, "trunc", FormatZxid(t), "floor", FormatZxid(l.floor))
+			err = errNoTruncPoint
+		}
+		if err == nil {
 			base = t
 			msgs = append(msgs, Message{Type: MsgTrunc, To: l.id, Epoch: ld.newEpoch, Zxid: t})
 		}

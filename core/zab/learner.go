@@ -25,7 +25,7 @@ func (n *Node) becomeLearner(leader int64) {
 	n.setRole(role, Discovery, leader)
 	n.setEstablished(false)
 	n.step, n.tick = stepLearner, tickLearner
-	n.send(Message{Type: info, To: leader, Epoch: n.hs.AcceptedEpoch, Zxid: n.lastZxid})
+	n.send(Message{Type: info, To: leader, Epoch: n.hs.AcceptedEpoch, Zxid: n.lastZxid, Floor: n.storage.Floor()})
 }
 
 // learnerProtocolError gives up on a leader that broke the protocol.

@@ -18,7 +18,6 @@ var (
 	simSchedules = flag.Int("sim.schedules", 0, "simulated schedules to run (default 10000, fewer under -race)")
 	simSeed      = flag.Uint64("sim.seed", 0, "run only the schedule with this seed")
 	simTrace     = flag.Bool("sim.trace", false, "print the event trace of -sim.seed's schedule")
-	simStrict    = flag.Bool("sim.strict", false, "fail a schedule in which a TRUNC goes below a snapshot")
 )
 
 // TestSimulation runs many short, seeded schedules of an ensemble under
@@ -90,7 +89,7 @@ func TestSimulation(t *testing.T) {
 
 type simStats struct {
 	schedules, ticks, messages, commits, crashes, breaks, partitions int
-	elections, truncs, snaps, diffs, truncBelowSnap                  int
+	elections, truncs, snaps, diffs                                  int
 }
 
 func (a *simStats) add(b simStats) {
@@ -105,12 +104,11 @@ func (a *simStats) add(b simStats) {
 	a.truncs += b.truncs
 	a.snaps += b.snaps
 	a.diffs += b.diffs
-	a.truncBelowSnap += b.truncBelowSnap
 }
 
 func (a simStats) String() string {
-	return fmt.Sprintf("ticks=%d messages=%d committed-txns=%d crashes=%d broken-links=%d partitions=%d leaders=%d syncs(diff/trunc/snap)=%d/%d/%d trunc-below-snapshot=%d",
-		a.ticks, a.messages, a.commits, a.crashes, a.breaks, a.partitions, a.elections, a.diffs, a.truncs, a.snaps, a.truncBelowSnap)
+	return fmt.Sprintf("ticks=%d messages=%d committed-txns=%d crashes=%d broken-links=%d partitions=%d leaders=%d syncs(diff/trunc/snap)=%d/%d/%d",
+		a.ticks, a.messages, a.commits, a.crashes, a.breaks, a.partitions, a.elections, a.diffs, a.truncs, a.snaps)
 }
 
 // Timing of the simulated nodes, in ticks.
@@ -620,10 +618,6 @@ func (s *sim) drain(sn *simNode) error {
 			}
 			sn.verified = min(sn.verified, sn.firm)
 		}
-		if sn.store.truncBelowSnap > 0 && *simStrict {
-			return fmt.Errorf("node %d was asked to truncate below its snapshot", sn.id)
-		}
-		s.stats.truncBelowSnap = max(s.stats.truncBelowSnap, sn.store.truncBelowSnap)
 		if len(rd.Committed) > 0 {
 			sn.firm = len(sn.store.applied)
 			if s.trace != nil {

@@ -20,10 +20,6 @@ type memStore struct {
 	// durable is the last log entry known durable: a crash loses the log
 	// after it (AsyncPersist writes entries before they are fsynced).
 	durable int64
-
-	// truncBelowSnap counts truncations below the snapshot: the app must
-	// then rebuild from an older snapshot (the tests can, by filtering).
-	truncBelowSnap int
 }
 
 func (s *memStore) lastZxid() int64 {
@@ -45,6 +41,10 @@ func (s *memStore) Entries(lo, hi int64) ([]Entry, error) {
 	}
 	return slices.Clone(s.log[i:j]), nil
 }
+
+// Floor implements Storage: the store keeps one snapshot, and the log
+// after it.
+func (s *memStore) Floor() int64 { return s.snapZxid }
 
 // Snapshot implements Storage: the app's current state, as the transport
 // does.
@@ -100,11 +100,9 @@ func (s *memStore) persist(rd Ready) error {
 	if rd.Truncate != nil {
 		t := *rd.Truncate
 		if t < s.snapZxid {
-			// Rebuild from "an older snapshot": the tests keep the state as
-			// a list, so filtering it is that rebuild.
-			s.truncBelowSnap++
-			s.snap = keepUpTo(s.snap, t)
-			s.snapZxid = t
+			// The store reported its snapshot as its Floor; a real app
+			// could not rebuild below it.
+			return fmt.Errorf("truncate to %s, below the snapshot at %s", FormatZxid(t), FormatZxid(s.snapZxid))
 		}
 		s.log = keepUpTo(s.log, t)
 		s.applied = append(slices.Clone(s.snap), s.log...)

@@ -212,6 +212,11 @@ type Message struct {
 
 	Entries  []Entry // Proposal (one or more) / Diff / Inform
 	Snapshot []byte  // Snap: opaque state at Zxid
+
+	// Floor: FollowerInfo/ObserverInfo the oldest zxid the sender can
+	// truncate to (Storage.Floor); a leader that would truncate it lower
+	// sends a snapshot instead.
+	Floor int64
 }
 
 // String formats m for logs and tests.
@@ -229,6 +234,9 @@ func (m Message) String() string {
 	case MsgPeerDown, MsgPing:
 	case MsgFollowerInfo, MsgObserverInfo:
 		fmt.Fprintf(&b, " acceptedEpoch=%d zxid=%s", m.Epoch, FormatZxid(m.Zxid))
+		if m.Floor != 0 {
+			fmt.Fprintf(&b, " floor=%s", FormatZxid(m.Floor))
+		}
 	case MsgAckEpoch:
 		fmt.Fprintf(&b, " currentEpoch=%d zxid=%s", m.Epoch, FormatZxid(m.Zxid))
 	case MsgLeaderInfo:
@@ -281,6 +289,13 @@ type Storage interface {
 	// Snapshot returns the app's state with every committed entry up to
 	// zxid applied.
 	Snapshot() (data []byte, zxid int64, err error)
+	// Floor returns the oldest zxid the app can rebuild its state at, so
+	// the lowest a Truncate may go: its oldest snapshot's zxid, or 0 if
+	// its log reaches back to the first entry. A learner reports it when
+	// it joins a leader, which sends a snapshot rather than truncate it
+	// lower (a snapshot from a leader that never got established can hold
+	// entries the next leader does not have).
+	Floor() int64
 }
 
 // Config is what NewNode needs. Zero timing fields take the defaults

@@ -106,6 +106,9 @@ func (e *Ensemble) Node(id int64) *transport.Node {
 	return e.nodes[id]
 }
 
+// Dir returns server id's data directory (its log and snapshots).
+func (e *Ensemble) Dir(id int64) string { return e.dirs[id] }
+
 // Addr returns server id's client address.
 func (e *Ensemble) Addr(id int64) string { return e.addrs[id] }
 
