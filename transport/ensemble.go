@@ -45,6 +45,9 @@ type EnsembleConfig struct {
 	// ("server.N=host:quorum:election:participant[;client]" lines, then
 	// "version=0"); empty: made from Peers.
 	ConfigText string
+	// QuorumSecret, if set, is shared by every member: peer links come up
+	// only between members that prove they hold it (peer.Config.Secret).
+	QuorumSecret []byte
 }
 
 // ConfigText is the /zookeeper/config text of an ensemble of peers.

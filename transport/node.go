@@ -167,7 +167,7 @@ func (n *Node) joinEnsemble() error {
 	if n.cfg.WAL == nil {
 		return fmt.Errorf("transport: an ensemble member needs a write-ahead log")
 	}
-	mesh, err := peer.Start(peer.Config{ID: ec.ID, Peers: ec.Peers, Logger: n.log})
+	mesh, err := peer.Start(peer.Config{ID: ec.ID, Peers: ec.Peers, Logger: n.log, Secret: ec.QuorumSecret})
 	if err != nil {
 		return fmt.Errorf("transport: peer links: %w", err)
 	}

@@ -58,7 +58,11 @@ type FileConfig struct {
 	// .maxBytes, .wasmMemoryMiB, .jsStackDepth; zero: host.DefaultBudget).
 	Recipes      bool
 	RecipeBudget host.Budget
-	Extra        map[string]string
+	// QuorumSecretFile (zkx.quorum.secretFile) holds a secret every
+	// member shares; peer links come up only between members that prove
+	// they hold it.
+	QuorumSecretFile string
+	Extra            map[string]string
 
 	clientPortSet bool // clientPort was in the file
 }
@@ -211,6 +215,8 @@ func ParseConfig(r io.Reader) (*FileConfig, error) {
 			cfg.RecipeBudget.Bytes, err = positive(key, value, line)
 		case key == "zkx.recipe.wasmMemoryMiB":
 			cfg.RecipeBudget.MemoryMiB, err = positive(key, value, line)
+		case key == "zkx.quorum.secretFile":
+			cfg.QuorumSecretFile = value
 		case key == "zkx.recipe.jsStackDepth":
 			cfg.RecipeBudget.Stack, err = positive(key, value, line)
 		case strings.HasPrefix(key, "server."):

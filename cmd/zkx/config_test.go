@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -65,5 +67,34 @@ func TestClientAddressFromServerLine(t *testing.T) {
 	cfg.MyID = 1
 	if got := cfg.ClientAddr(); !strings.HasSuffix(got, ":2200") {
 		t.Errorf("with clientPort set: %q, want port 2200", got)
+	}
+}
+
+// zkx.quorum.secretFile: the file's trimmed content is the secret; a short
+// or missing one stops the server with a message that says so.
+func TestQuorumSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg, err := ParseConfig(strings.NewReader("dataDir=/d\nzkx.quorum.secretFile=" + write("good", "  0123456789abcdef0123\n") + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := readQuorumSecret(cfg.QuorumSecretFile); err != nil || string(s) != "0123456789abcdef0123" {
+		t.Fatalf("secret %q, %v", s, err)
+	}
+	if s, err := readQuorumSecret(""); err != nil || s != nil {
+		t.Fatalf("no file: %q, %v", s, err)
+	}
+	if _, err := readQuorumSecret(write("short", "tooshort\n")); err == nil || !strings.Contains(err.Error(), "at least 16") {
+		t.Fatalf("short secret: %v", err)
+	}
+	if _, err := readQuorumSecret(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "zkx.quorum.secretFile") {
+		t.Fatalf("missing file: %v", err)
 	}
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +23,7 @@ import (
 // its own zoo.cfg and data under one folder.
 //
 //	<dir>/zkx               a copy of the binary (go run's is deleted when it exits)
+//	<dir>/quorum.secret     the secret the servers share (zkx.quorum.secretFile)
 //	<dir>/node<N>/zoo.cfg   server N's configuration
 //	<dir>/node<N>/data      dataDir with myid
 //	<dir>/node<N>/zkx.log   its log
@@ -151,10 +154,20 @@ func writeEnsemble(dir string, size, clientPort, peerPort int) error {
 	if err != nil {
 		return err
 	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return err
+	}
+	// The members prove to each other that they share this secret before
+	// they link up, so no other process on the machine can join.
+	secret := filepath.Join(abs, "quorum.secret")
+	if err := os.WriteFile(secret, []byte(hex.EncodeToString(randomBytes(32))+"\n"), 0o600); err != nil {
+		return err
+	}
 	var servers strings.Builder
 	for n := 1; n <= size; n++ {
 		fmt.Fprintf(&servers, "server.%d=127.0.0.1:%d:%d\n", n, peerPort+n-1, peerPort+1000+n-1)
 	}
+	fmt.Fprintf(&servers, "zkx.quorum.secretFile=%s\n", secret)
 	for n := 1; n <= size; n++ {
 		nd := nodeDir(abs, n)
 		data := filepath.Join(nd, "data")
@@ -335,4 +348,10 @@ func ensembleStatus(w io.Writer, dir string) error {
 		fmt.Fprintf(w, "server %d  %-21s %s\n", n, addr, mode)
 	}
 	return nil
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand)
+	return b
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"math/rand"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -34,6 +35,17 @@ func TestLocalEnsemble(t *testing.T) {
 	out := run("ensemble", "start", "--dir", dir, "--client-port", client, "--peer-port", peer)
 	if !strings.Contains(out, "leader elected") {
 		t.Fatalf("start: %s", out)
+	}
+	// The members share a secret only their owner can read, and every
+	// config names it: they linked up (a leader was elected) by proving it.
+	if fi, err := os.Stat(filepath.Join(dir, "quorum.secret")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("quorum.secret: %v %v, want mode 0600", fi, err)
+	}
+	for n := 1; n <= 3; n++ {
+		cfg, err := os.ReadFile(filepath.Join(dir, "node"+strconv.Itoa(n), "zoo.cfg"))
+		if err != nil || !strings.Contains(string(cfg), "zkx.quorum.secretFile="+filepath.Join(dir, "quorum.secret")) {
+			t.Fatalf("node%d/zoo.cfg does not name the secret (%v):\n%s", n, err, cfg)
+		}
 	}
 	servers := strings.Join([]string{"127.0.0.1:" + client, "127.0.0.1:" + strconv.Itoa(base+1), "127.0.0.1:" + strconv.Itoa(base+2)}, ",")
 	run("--server", servers, "create", "/app", "one")

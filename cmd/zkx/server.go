@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"log/slog"
 	"net"
@@ -29,7 +30,8 @@ func serverCommand() *cli.Command {
 			"clientPortAddress, min/maxSessionTimeout, 4lw.commands.whitelist, forceSync, snapCount,\n" +
 			"preAllocSize, autopurge.*, server.N=..., ...) and zkx's own keys (zkx.recipes=false turns\n" +
 			"server-side recipes off; zkx.recipe.timeMs, .maxOps, .maxBytes, .wasmMemoryMiB,\n" +
-			".jsStackDepth lower their limits); flags override the file.\n" +
+			".jsStackDepth lower their limits; zkx.quorum.secretFile names a file with a secret every\n" +
+			"member of an ensemble shares, so that only they can link up); flags override the file.\n" +
 			"SIGINT or SIGTERM stops the node gracefully.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "ZooKeeper-format `zoo.cfg` to read"},
@@ -217,6 +219,10 @@ func ensembleConfig(cfg *FileConfig, logDir string, opts wal.Options, rec *trans
 	if !found {
 		return nil, fmt.Errorf("config: myid %d is not one of the server.N lines", cfg.MyID)
 	}
+	secret, err := readQuorumSecret(cfg.QuorumSecretFile)
+	if err != nil {
+		return nil, err
+	}
 	return &transport.EnsembleConfig{
 		ID:         cfg.MyID,
 		Peers:      peers,
@@ -228,7 +234,27 @@ func ensembleConfig(cfg *FileConfig, logDir string, opts wal.Options, rec *trans
 		Recent:     rec.Recent,
 		RecentBase: rec.RecentBase,
 		ConfigText: transport.ConfigText(peers, clients),
+
+		QuorumSecret: secret,
 	}, nil
+}
+
+// readQuorumSecret reads zkx.quorum.secretFile: the secret is the file's
+// content without surrounding white space, at least peer.MinSecretLen
+// bytes. No file configured: no secret.
+func readQuorumSecret(path string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: zkx.quorum.secretFile: %w", err)
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) < peer.MinSecretLen {
+		return nil, fmt.Errorf("config: zkx.quorum.secretFile %s: the secret has %d bytes, it needs at least %d (e.g. openssl rand -hex 32)", path, len(b), peer.MinSecretLen)
+	}
+	return b, nil
 }
 
 func firstNonEmpty(ss ...string) string {

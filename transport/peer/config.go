@@ -71,6 +71,11 @@ type Config struct {
 	QueueLen int
 	// MaxFrame is the largest payload sent or accepted.
 	MaxFrame int
+	// Secret, if set (at least MinSecretLen bytes), is shared by every
+	// server: a link comes up only between servers that prove to each
+	// other that they hold it. Servers with and without one refuse each
+	// other.
+	Secret []byte
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -92,6 +97,8 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case c.DialTimeout < 0, c.RedialBackoff < 0, c.QueueLen < 0, c.MaxFrame < 0:
 		return c, fmt.Errorf("%w: negative DialTimeout, RedialBackoff, QueueLen or MaxFrame", ErrConfig)
+	case len(c.Secret) > 0 && len(c.Secret) < MinSecretLen:
+		return c, fmt.Errorf("%w: the secret has %d bytes, fewer than %d", ErrConfig, len(c.Secret), MinSecretLen)
 	case int64(c.MaxFrame) > math.MaxUint32:
 		return c, fmt.Errorf("%w: MaxFrame %d does not fit a frame's u32 length", ErrConfig, c.MaxFrame)
 	}

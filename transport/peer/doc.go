@@ -42,9 +42,12 @@
 //   - Send to the server itself (to == ID) is delivered through Recv with
 //     the same contract (a local queue of QueueLen that "breaks" with a Down
 //     when full); Connected(ID, ch) is always true.
-//   - A peer is identified only by the handshake: there is no
-//     authentication or encryption (run the quorum ports on a trusted
-//     network, as with ZooKeeper without quorum SASL).
+//   - Without Config.Secret a peer is identified only by the handshake's id
+//     and fingerprint. With it, a link comes up only between servers that
+//     prove to each other they hold the same secret (below). Links are
+//     not encrypted and frames carry no MAC: against an attacker who can
+//     tamper with traffic on the wire, run the quorum ports on a private
+//     network or a tunnel (WireGuard, IPsec).
 //
 // # Wire format (all integers big-endian; part of the format)
 //
@@ -59,10 +62,12 @@
 //	magic       "ZKXP"
 //	version     u16, protocol version (=1)
 //	ch          u8, channel: 0 election, 1 quorum (must match the port dialed)
-//	st          u8, status: 0 in the dialer's hello; in the answer
+//	st          u8, in the dialer's hello flags: bit 0 set when it has a
+//	              secret (other bits 0). In the answer a status:
 //	              0 accepted, 1 unsupported version, 2 unknown server id,
 //	              3 channel does not match the port, 4 ensemble fingerprint
-//	              differs, 5 wrong direction (the higher id must dial)
+//	              differs, 5 wrong direction (the higher id must dial),
+//	              6 a secret is configured on one side only
 //	server id   i64, the sender's id (dialer: its own; acceptor: its own)
 //	fingerprint u64, first 8 bytes of SHA-256 over the sorted server list,
 //	              one line per server: "server.<id>=participant|observer\n"
@@ -71,9 +76,20 @@
 //
 // A version mismatch is answered with status 1 and the acceptor's own
 // version, so the older side can log which side needs upgrading. Bytes that
-// do not start with the magic get no answer. The handshake must complete
-// within DialTimeout. After an accepting answer both directions carry
-// frames:
+// do not start with the magic get no answer.
+//
+// When both have a secret, authentication follows an accepting answer:
+//
+//	acceptor -> dialer  nonceA[16]          (sent with the answer)
+//	dialer -> acceptor  nonceD[16] proofD[32]
+//	acceptor -> dialer  verdict u8 proofA[32]
+//	proofX = HMAC-SHA256(secret, "zkx peer dialer\0" or "zkx peer acceptor\0",
+//	         channel u8, dialer id i64, acceptor id i64, nonceA, nonceD)
+//
+// The nonces are random. The acceptor checks proofD; on a mismatch it sends
+// verdict 1 with 32 zero bytes and closes, otherwise verdict 0 and proofA,
+// which the dialer checks before it uses the link. The whole handshake must
+// complete within DialTimeout. After it both directions carry frames:
 //
 //	frame = length u32 | crc u32 | payload[length]
 //	        crc = CRC-32C (Castagnoli) over the 4 length bytes, then the payload
@@ -82,5 +98,7 @@
 // connection only (logged); the listener and the other links carry on.
 // Writers batch frames in a buffer flushed whenever their queue drains.
 //
-// Changing any of the above is a format change: bump the version.
+// Changing any of the above is a format change: bump the version. (The
+// secret exchange came within version 1: a server without a secret sends
+// and accepts exactly the bytes it did before.)
 package peer

@@ -17,4 +17,5 @@ var (
 	ErrFrameTooLarge  = errors.New("peer: frame larger than MaxFrame")
 	ErrQueueFull      = errors.New("peer: send queue full")
 	ErrReplaced       = errors.New("peer: replaced by a newer connection from the same peer")
+	ErrAuth           = errors.New("peer: authentication failed")
 )

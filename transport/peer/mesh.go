@@ -331,12 +331,27 @@ func (m *Mesh) acceptHandshake(nc net.Conn, ch Channel) {
 		}
 	}
 	ack := m.hello(ch, st).marshal()
-	if _, werr := nc.Write(ack[:]); werr != nil || err != nil {
+	answer := ack[:]
+	var nonce []byte
+	if err == nil && len(m.cfg.Secret) > 0 {
+		nonce = newNonce()
+		answer = append(answer, nonce...)
+	}
+	if _, werr := nc.Write(answer); werr != nil || err != nil {
 		if werr != nil && err == nil && !m.closing() {
 			m.log.Warn("peer handshake failed", "peer", h.id, "channel", ch.String(), "remote-addr", remote, "err", werr)
 		}
 		m.closeSocket(nc)
 		return
+	}
+	if nonce != nil {
+		if err := m.authAccepted(nc, h.id, ch, nonce); err != nil {
+			if !m.closing() {
+				m.log.Warn("peer connection refused", "peer", h.id, "channel", ch.String(), "remote-addr", remote, "err", err)
+			}
+			m.closeSocket(nc)
+			return
+		}
 	}
 	nc.SetDeadline(time.Time{})
 	m.install(newLink(m, h.id, ch, nc))
@@ -354,6 +369,10 @@ func (m *Mesh) checkHello(h hello, ch Channel) (uint8, error) {
 		return statusUnknownPeer, fmt.Errorf("%w: %d", ErrUnknownPeer, h.id)
 	case h.fingerprint != m.fp:
 		return statusFingerprint, fmt.Errorf("%w: peer %016x, ours %016x", ErrFingerprint, h.fingerprint, m.fp)
+	case h.status&flagSecret == 0 && len(m.cfg.Secret) > 0:
+		return statusSecret, fmt.Errorf("%w: we have a quorum secret, the peer has none", ErrAuth)
+	case h.status&flagSecret != 0 && len(m.cfg.Secret) == 0:
+		return statusSecret, fmt.Errorf("%w: the peer has a quorum secret, we have none", ErrAuth)
 	case h.id < m.cfg.ID:
 		return statusDirection, ErrWrongDirection
 	}
@@ -408,7 +427,7 @@ func (m *Mesh) dialLoop(peer int64, ch Channel) {
 }
 
 func isRefusal(err error) bool {
-	for _, e := range []error{ErrUnknownPeer, ErrWrongChannel, ErrFingerprint, ErrWrongDirection, ErrBadMagic} {
+	for _, e := range []error{ErrUnknownPeer, ErrWrongChannel, ErrFingerprint, ErrWrongDirection, ErrBadMagic, ErrAuth} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -440,7 +459,11 @@ func (m *Mesh) dial(peer int64, ch Channel) (*link, error) {
 		return nil, ErrClosed
 	}
 	nc.SetDeadline(time.Now().Add(m.cfg.DialTimeout))
-	b := m.hello(ch, statusOK).marshal()
+	hi := m.hello(ch, statusOK)
+	if len(m.cfg.Secret) > 0 {
+		hi.status = flagSecret // byte 7 of the dialer's hello holds flags
+	}
+	b := hi.marshal()
 	if _, err := nc.Write(b[:]); err != nil {
 		m.closeSocket(nc)
 		return nil, err
@@ -452,6 +475,9 @@ func (m *Mesh) dial(peer int64, ch Channel) (*link, error) {
 	h, err := parseHello(b[:])
 	if err == nil {
 		err = m.checkAnswer(h, peer, ch)
+	}
+	if err == nil && len(m.cfg.Secret) > 0 {
+		err = m.authDial(nc, peer, ch)
 	}
 	if err != nil {
 		m.closeSocket(nc)

@@ -428,6 +428,7 @@ func TestStartErrors(t *testing.T) {
 		"bad address":  {ID: 1, Peers: map[int64]Addr{1: {Quorum: "nowhere", Election: addrs[1]}}},
 		"same ports":   {ID: 1, Peers: map[int64]Addr{1: {Quorum: addrs[0], Election: addrs[0]}}},
 		"negative":     {ID: 1, Peers: good, QueueLen: -1},
+		"short secret": {ID: 1, Peers: good, Secret: []byte("fifteen bytes!!")},
 	} {
 		if _, err := Start(cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: %v, want ErrConfig", name, err)

@@ -25,6 +25,7 @@ const (
 	statusWrongChannel uint8 = 3
 	statusFingerprint  uint8 = 4
 	statusDirection    uint8 = 5
+	statusSecret       uint8 = 6
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -42,6 +43,8 @@ func statusErr(st uint8) error {
 		return ErrFingerprint
 	case statusDirection:
 		return ErrWrongDirection
+	case statusSecret:
+		return fmt.Errorf("%w: a quorum secret is configured on one side only", ErrAuth)
 	}
 	return fmt.Errorf("peer: handshake refused with unknown status %d", st)
 }
