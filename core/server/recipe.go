@@ -52,6 +52,10 @@ type manifest struct {
 	Functions []string  `json:"functions"`
 	BudgetMs  int       `json:"budget_ms,omitempty"`
 	Builtin   bool      `json:"builtin,omitempty"` // installed by the server, not uploaded
+	// Upload is the upload node zkx.put installed this version from. A
+	// client re-sends a call that was in flight when its connection
+	// dropped; a put whose upload is gone but is named here already ran.
+	Upload string `json:"upload,omitempty"`
 }
 
 // compiledRecipe is a module compiled from one version of a recipe,
@@ -462,6 +466,13 @@ func (s *Server) prepSystemCall(r *Request, req *jute.RecipeCallRequest, t *txn.
 	case "put":
 		kids := l.children(a.Upload)
 		if !strings.HasPrefix(a.Upload, UploadsPath+"/") || kids == nil {
+			if rec := l.get(RecipesPath + "/" + a.Name); rec != nil && kids == nil {
+				var man manifest
+				if json.Unmarshal(rec.data, &man) == nil && man.Upload == a.Upload {
+					// The same put again (re-sent after a reconnect): done.
+					return &txn.Multi{Ops: []txn.Op{&txn.RecipeResult{Result: []byte(`{"ok":true}`)}}}
+				}
+			}
 			return failed(jute.ErrBadArguments, fmt.Sprintf("zkx.put: no upload at %q", a.Upload))
 		}
 		var compressed bytes.Buffer
@@ -474,7 +485,7 @@ func (s *Server) prepSystemCall(r *Request, req *jute.RecipeCallRequest, t *txn.
 		}
 		var errc jute.Err
 		var msg string
-		ops, errc, msg = s.installRecipe(l, sys, t, a.Name, module, a.BudgetMs, false)
+		ops, errc, msg = s.installRecipe(l, sys, t, a.Name, module, a.BudgetMs, a.Upload)
 		if errc != 0 {
 			return failed(errc, msg)
 		}
@@ -503,7 +514,8 @@ func (s *Server) prepSystemCall(r *Request, req *jute.RecipeCallRequest, t *txn.
 
 // installRecipe checks and compiles module and returns the ops that store
 // it as recipe name (replacing an older version).
-func (s *Server) installRecipe(l *layer, sys *Request, t *txn.Txn, name string, module []byte, budgetMs int, builtin bool) ([]txn.Op, jute.Err, string) {
+// upload is the zkx.put's upload node, "" for a builtin.
+func (s *Server) installRecipe(l *layer, sys *Request, t *txn.Txn, name string, module []byte, budgetMs int, upload string) ([]txn.Op, jute.Err, string) {
 	if len(module) > MaxModuleSize {
 		return nil, jute.ErrRecipeInvalid, fmt.Sprintf("recipe %s: module of %d bytes is larger than %d", name, len(module), MaxModuleSize)
 	}
@@ -514,7 +526,7 @@ func (s *Server) installRecipe(l *layer, sys *Request, t *txn.Txn, name string, 
 	fns := mod.Functions()
 	kind := mod.Kind()
 	sum := sha256.Sum256(module)
-	man := manifest{Kind: kind, Size: len(module), SHA256: hex.EncodeToString(sum[:]), Functions: fns, BudgetMs: budgetMs, Version: 1, Builtin: builtin}
+	man := manifest{Kind: kind, Size: len(module), SHA256: hex.EncodeToString(sum[:]), Functions: fns, BudgetMs: budgetMs, Version: 1, Builtin: upload == "", Upload: upload}
 	var ops []txn.Op
 	path := RecipesPath + "/" + name
 	if old := l.get(path); old != nil {
@@ -621,7 +633,7 @@ func (s *Server) prepInstallBuiltins(r *Request, t *txn.Txn) txn.Op {
 		} else if installed[b.Name] {
 			continue // deleted by an operator
 		}
-		more, errc, msg := s.installRecipe(l, sys, t, b.Name, b.Module, 0, true)
+		more, errc, msg := s.installRecipe(l, sys, t, b.Name, b.Module, 0, "")
 		if errc != 0 {
 			s.log.Error("builtin recipe not installed", "recipe", b.Name, "err", msg)
 			continue

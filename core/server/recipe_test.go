@@ -258,6 +258,15 @@ func TestRecipeRegistryIsGuarded(t *testing.T) {
 	if cl.call(jute.OpExists, &jute.PathWatchRequest{Path: "/zkx/uploads/u2"}, nil) != jute.ErrNoNode {
 		t.Fatal("the upload was not cleaned up")
 	}
+	// A client re-sends a put that was in flight when its connection
+	// dropped: the same put again succeeds without a new version; a put of
+	// an upload that never existed still fails.
+	if errc, out := cl.recipe("zkx", "put", `{"name":"kv2","upload":"/zkx/uploads/u2"}`); errc != 0 {
+		t.Fatalf("the same put again: %v %q", errc, out)
+	}
+	if errc, out := cl.recipe("zkx", "put", `{"name":"kv2","upload":"/zkx/uploads/u9"}`); errc != jute.ErrBadArguments || !strings.Contains(out, "no upload") {
+		t.Fatalf("a put of a missing upload: %v %q", errc, out)
+	}
 	if errc, _ := cl.recipe("kv2", "put", `{"Path":"/y","Data":"1"}`); errc != 0 {
 		t.Fatal("the new recipe does not run")
 	}

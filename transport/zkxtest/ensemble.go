@@ -31,20 +31,34 @@ type Ensemble struct {
 // FreeAddr returns a loopback address with a port that was free a moment
 // ago, below the kernel's ephemeral range (32768-60999 by default) so that
 // no outgoing connection takes it before a server binds it (or binds it
-// again after a restart).
+// again after a restart). A port is handed out once per process: a test
+// that asks for several addresses before it binds any (an ensemble's nine)
+// never gets one twice, nor one another test is about to bind.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
+	handedMu.Lock()
+	defer handedMu.Unlock()
 	for tries := 0; tries < 1000; tries++ {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(32768-10000)))
+		port := 10000 + rand.IntN(32768-10000)
+		if handed[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue
 		}
 		defer ln.Close()
+		handed[port] = true
 		return ln.Addr().String()
 	}
 	t.Fatal("zkxtest: no free port in 10000-32767")
 	return ""
 }
+
+var (
+	handedMu sync.Mutex
+	handed   = map[int]bool{}
+)
 
 // StartEnsemble starts voters servers (ids 1..voters) and observers more
 // (ids after them) and waits until a leader serves and every server is in
