@@ -41,6 +41,7 @@ func serverCommand() *cli.Command {
 			&cli.DurationFlag{Name: "tick-time", Usage: "tick `DURATION` (sessions are checked once per tick)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile to `FILE` until the node stops (for performance work)"},
+			&cli.StringFlag{Name: "memprofile", Usage: "write an allocation profile to `FILE` when the node stops (for performance work)"},
 		},
 		Action: runServer,
 	}
@@ -102,6 +103,18 @@ func runServer(c *cli.Context) error {
 			return cli.Exit(fmt.Sprintf("--cpuprofile: %v", err), 2)
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if path := c.String("memprofile"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("--memprofile: %v", err), 2)
+		}
+		defer func() {
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				logger.Error("--memprofile", "err", err)
+			}
+			f.Close()
+		}()
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return cli.Exit(fmt.Sprintf("data dir: %v", err), 1)

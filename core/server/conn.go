@@ -251,7 +251,8 @@ func (c *Conn) Handle(frame []byte) error {
 		// the connection is closed when the close is applied.
 		return nil
 	}
-	r := &Request{conn: c, Xid: hdr.Xid, Op: hdr.Type, Session: sid, received: c.s.cfg.Now()}
+	r := requestPool.Get().(*Request)
+	r.conn, r.Xid, r.Op, r.Session, r.received = c, hdr.Xid, hdr.Type, sid, c.s.cfg.Now()
 	kind := classify(hdr.Type)
 	if kind == kindInvalid {
 		// As ZooKeeper's UnimplementedRequestProcessor: zxid -1, then close.
@@ -302,8 +303,18 @@ func (c *Conn) Handle(frame []byte) error {
 	c.s.mu.RLock()
 	c.s.execRead(r)
 	c.s.mu.RUnlock()
+	// The reply is encoded and nothing holds r: reuse it. (Requests that
+	// wait in a queue or the pipeline are left to the garbage collector.)
+	*r = Request{}
+	requestPool.Put(r)
 	return nil
 }
+
+// requestPool recycles the Requests of reads served at once, which are
+// most requests: at 100k+ reads/s a fresh 600-byte Request each made the
+// garbage collector run every few dozen milliseconds, and its mark phases
+// showed in the p99 read latency.
+var requestPool = sync.Pool{New: func() any { return new(Request) }}
 
 type opKind int
 
