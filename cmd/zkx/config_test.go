@@ -98,3 +98,27 @@ func TestQuorumSecretFile(t *testing.T) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
+
+// TestParseConfigAccessKeys: the super digest (both spellings ZooKeeper
+// accepts) and the four-letter-word whitelist come from zoo.cfg.
+func TestParseConfigAccessKeys(t *testing.T) {
+	for _, key := range []string{"DigestAuthenticationProvider.superDigest", "zookeeper.DigestAuthenticationProvider.superDigest"} {
+		cfg, err := ParseConfig(strings.NewReader("dataDir=/d\n" + key + "=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.SuperDigest != "super:D/InIHSb7yEEbrWz8b9l71RjZJU=" {
+			t.Errorf("%s: super digest %q", key, cfg.SuperDigest)
+		}
+	}
+	cfg, err := ParseConfig(strings.NewReader("dataDir=/d\n4lw.commands.whitelist=ruok, cons ,dump\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.FourLetterWhitelist, ","); got != "ruok,cons,dump" {
+		t.Errorf("whitelist %q", got)
+	}
+	if cfg, _ := ParseConfig(strings.NewReader("dataDir=/d\n")); cfg.FourLetterWhitelist != nil {
+		t.Errorf("no 4lw.commands.whitelist: %q, want nil (ZooKeeper's default list)", cfg.FourLetterWhitelist)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net"
@@ -145,6 +146,8 @@ func runServer(c *cli.Context) error {
 		builtins = transport.BuiltinRecipes()
 	}
 	core := server.NewWithTree(server.Config{
+		Now:                    time.Now,
+		Rand:                   rand.Reader,
 		ServerID:               cfg.MyID,
 		TickTime:               cfg.TickTime,
 		MinSessionTimeout:      cfg.MinSessionTimeout,

@@ -22,7 +22,12 @@ func FuzzHandleApp(f *testing.F) {
 	req := &Request{Session: 0x100, Xid: 7, Op: jute.OpCreate, Auth: []acl.Id{{Scheme: "ip", ID: "127.0.0.1"}}}
 	e := jute.NewEncoder(nil)
 	(&jute.CreateRequest{Path: "/x", Data: []byte("d"), ACL: []jute.ACL{{Perms: jute.PermAll, Scheme: "world", ID: "anyone"}}}).Encode(e)
-	s := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Peers: &capture{}})
+	s := New(Config{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Peers:  &capture{},
+		Now:    func() time.Time { return time.Unix(1700000000, 0) },
+		Rand:   bytes.NewReader(make([]byte, 1<<12)),
+	})
 	s.SetRole(RoleFollower, 2, 1)
 	s.forward(req, e.Bytes())
 	for _, p := range s.cfg.Peers.(*capture).sent {

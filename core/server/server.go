@@ -19,7 +19,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"io"
 	"log/slog"
 	"sync"
@@ -50,8 +49,11 @@ type Config struct {
 	// this long (znode.container.maxNeverUsedIntervalMs; 0 = never).
 	ContainerMaxNeverUsed time.Duration
 	// Now returns the wall-clock time; it stamps txns and drives expiry.
+	// Required: core reads no clock of its own (the node passes time.Now,
+	// tests a clock they move).
 	Now func() time.Time
-	// Rand supplies session passwords.
+	// Rand supplies session passwords. Required, as Now (crypto/rand.Reader
+	// in a node).
 	Rand io.Reader
 	// Log persists txn batches before they are applied (nil: memory only).
 	Log Log
@@ -83,12 +85,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.ContainerCheckInterval <= 0 {
 		c.ContainerCheckInterval = time.Minute
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Rand == nil {
-		c.Rand = rand.Reader
 	}
 	if c.Log == nil {
 		c.Log = memoryLog{}
@@ -190,6 +186,9 @@ func New(cfg Config) *Server {
 
 // NewWithTree returns a Server over a recovered tree and sessions.
 func NewWithTree(cfg Config, t *tree.Tree, sessions []session.Session) *Server {
+	if cfg.Now == nil || cfg.Rand == nil {
+		panic("server: Config.Now and Config.Rand are required")
+	}
 	cfg.setDefaults()
 	now := cfg.Now()
 	s := &Server{

@@ -819,3 +819,59 @@ func TestGoZKEnsemble(t *testing.T) {
 		t.Run(name, test)
 	}
 }
+
+// TestGoZKSuperDigest: with a super digest configured
+// (DigestAuthenticationProvider.superDigest), a client authenticated as
+// that user passes every ACL check, as in ZooKeeper; a wrong password
+// gives it nothing.
+func TestGoZKSuperDigest(t *testing.T) {
+	superID := zk.DigestACL(zk.PermAll, "super", "hunter2")[0].ID // super:base64(sha1(super:hunter2))
+	addr := startServer(t, zkxtest.Options{SuperDigest: superID})
+	alice := connect(t, addr, sessionTimeout)
+	root := testRoot(t, alice)
+	if err := alice.AddAuth("digest", []byte("alice:secret")); err != nil {
+		t.Fatal(err)
+	}
+	p, err := alice.Create(root+"/locked", []byte("a"), 0, zk.DigestACL(zk.PermAll, "alice", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Create(p+"/child", nil, 0, zk.DigestACL(zk.PermAll, "alice", "secret")); err != nil {
+		t.Fatal(err)
+	}
+
+	impostor := connect(t, addr, sessionTimeout)
+	if err := impostor.AddAuth("digest", []byte("super:wrong")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := impostor.Get(p); !errors.Is(err, zk.ErrNoAuth) {
+		t.Errorf("get as super with a wrong password: %v, want ErrNoAuth", err)
+	}
+
+	super := connect(t, addr, sessionTimeout)
+	if err := super.AddAuth("digest", []byte("super:hunter2")); err != nil {
+		t.Fatal(err)
+	}
+	if data, _, err := super.Get(p); err != nil || string(data) != "a" {
+		t.Errorf("get as super: %q %v", data, err)
+	}
+	if _, err := super.Set(p, []byte("b"), -1); err != nil {
+		t.Errorf("set as super: %v", err)
+	}
+	if _, _, err := super.Children(p); err != nil {
+		t.Errorf("getChildren as super: %v", err)
+	}
+	if err := super.Delete(p+"/child", -1); err != nil {
+		t.Errorf("delete as super: %v", err)
+	}
+	if _, err := super.SetACL(p, zk.WorldACL(zk.PermRead), -1); err != nil {
+		t.Errorf("setACL as super: %v", err)
+	}
+	// Super's setACL took effect: now anyone may read, nobody but super write.
+	if data, _, err := impostor.Get(p); err != nil || string(data) != "b" {
+		t.Errorf("get after super opened the node for reading: %q %v", data, err)
+	}
+	if _, err := alice.Set(p, []byte("c"), -1); !errors.Is(err, zk.ErrNoAuth) {
+		t.Errorf("alice's set after super took her rights: %v, want ErrNoAuth", err)
+	}
+}

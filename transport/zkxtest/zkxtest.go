@@ -3,6 +3,7 @@
 package zkxtest
 
 import (
+	"crypto/rand"
 	"io"
 	"log/slog"
 	"os"
@@ -110,6 +111,8 @@ func start(t testing.TB, opts Options) *transport.Node {
 		logger = logger.With("server", opts.serverID)
 	}
 	core := server.NewWithTree(server.Config{
+		Now:                    time.Now,
+		Rand:                   rand.Reader,
 		ServerID:               opts.serverID,
 		TickTime:               opts.TickTime,
 		MinSessionTimeout:      opts.MinSessionTimeout,
