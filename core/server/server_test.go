@@ -113,9 +113,16 @@ type client struct {
 
 func (b *bed) connect(sid int64, pw []byte) *client {
 	b.t.Helper()
+	cl, _ := b.connectTimeout(sid, pw, 1000)
+	return cl
+}
+
+// connectTimeout connects asking for a session timeout of ms.
+func (b *bed) connectTimeout(sid int64, pw []byte, ms int32) (*client, jute.ConnectResponse) {
+	b.t.Helper()
 	cl := &client{b: b, sink: &fakeSink{}}
 	cl.c = b.s.NewConn(cl.sink, "127.0.0.1")
-	req := jute.ConnectRequest{TimeOut: 1000, SessionID: sid, Passwd: pw, HasReadOnly: true}
+	req := jute.ConnectRequest{TimeOut: ms, SessionID: sid, Passwd: pw, HasReadOnly: true}
 	if pw == nil {
 		req.Passwd = make([]byte, 16)
 	}
@@ -134,7 +141,7 @@ func (b *bed) connect(sid int64, pw []byte) *client {
 		b.t.Fatal(err)
 	}
 	cl.sid, cl.pw = resp.SessionID, resp.Passwd
-	return cl
+	return cl, resp
 }
 
 // send submits a request without stepping the pipeline.
@@ -214,6 +221,22 @@ func TestConnectNegotiatesTimeoutAndReattaches(t *testing.T) {
 	bad := b.connect(cl.sid, []byte("0123456789abcdef"))
 	if bad.sid != 0 || !bad.sink.closed {
 		t.Fatal("a wrong password must be answered as an expired session and the connection closed")
+	}
+}
+
+// TestDefaultSessionTimeoutBounds: with no minSessionTimeout or
+// maxSessionTimeout configured, a requested timeout is clamped to 2 and 20
+// ticks, as ZooKeeper does.
+func TestDefaultSessionTimeoutBounds(t *testing.T) {
+	b := newBed(t) // tickTime 100ms: 200ms..2s
+	for _, c := range []struct{ ask, want int32 }{{-1, 200}, {0, 200}, {50, 200}, {200, 200}, {1500, 1500}, {2000, 2000}, {60000, 2000}} {
+		cl, resp := b.connectTimeout(0, nil, c.ask)
+		if resp.TimeOut != c.want {
+			t.Errorf("asked for %dms: negotiated %dms, want %dms", c.ask, resp.TimeOut, c.want)
+		}
+		if s, ok := b.s.sessions.Get(cl.sid); !ok || s.Timeout != c.want {
+			t.Errorf("asked for %dms: the session tracker has %+v (%v), want a timeout of %dms", c.ask, s, ok, c.want)
+		}
 	}
 }
 

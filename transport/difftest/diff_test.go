@@ -129,6 +129,7 @@ type sequence struct {
 	actors  [numActors]*actor
 	paths   []string // path pool
 	log     []string
+	expired bool // an actor's session has expired in this sequence
 }
 
 func runSequence(t *testing.T, seed int64, n int, zkAddr, zxAddr string) {
@@ -175,6 +176,11 @@ func runSequence(t *testing.T, seed int64, n int, zkAddr, zxAddr string) {
 		sq.paths = append(sq.paths, sq.root+"/"+name)
 	}
 	for i := 0; i < n; i++ {
+		if i == n/2 && !sq.expired {
+			// Every sequence sees an expiry, and the rest of it runs
+			// after one: ephemerals gone, watches fired, a new session.
+			sq.expire(shortActor)
+		}
 		sq.step(i)
 		if t.Failed() {
 			t.Logf("seed %d, last ops:\n%s", seed, strings.Join(lastN(sq.log, 25), "\n"))
@@ -412,6 +418,8 @@ func (sq *sequence) step(i int) {
 		sq.dropAndReattach(ai)
 	case r < 19 && ai == shortActor:
 		sq.expire(ai)
+	case r < 25:
+		sq.probeConnect()
 	default:
 		req := sq.genRequest()
 		avoidWatchTrap(a, &req)
@@ -700,7 +708,38 @@ func (sq *sequence) expire(ai int) {
 		outs[k] = fmt.Sprintf("timeout=%d session=%x passwd=%x", resp.TimeOut, resp.SessionID, resp.Passwd)
 	}
 	sq.compare(a.label()+" re-attach after expiry", outs)
+	sq.expired = true
 	sq.connectNew(ai, a.timeout)
+}
+
+// probeConnect opens one more session with a handshake of its own (a
+// session timeout below, within or above the bounds, the read-only flag
+// or not, the flag's byte left out as pre-3.4 clients do), compares what
+// the servers answer, and closes the session again.
+func (sq *sequence) probeConnect() {
+	timeouts := []int32{-1, 0, 50, 2 * int32(tick.Milliseconds()), 777, longTimeout, 60000}
+	req := jute.ConnectRequest{
+		TimeOut:     timeouts[sq.rng.Intn(len(timeouts))],
+		Passwd:      make([]byte, 16),
+		ReadOnly:    sq.rng.Intn(2) == 0,
+		HasReadOnly: sq.rng.Intn(4) != 0,
+	}
+	if !req.HasReadOnly {
+		req.ReadOnly = false
+	}
+	var outs [2]string
+	for k, tg := range sq.targets {
+		p, resp, err := dialProbeWith(tg.addr, req)
+		if err != nil {
+			outs[k] = "error: " + err.Error()
+			continue
+		}
+		rh, _, err := p.call(0, jute.OpCloseSession, nil)
+		p.drop()
+		outs[k] = fmt.Sprintf("protocol=%d timeout=%d readOnly=%v(%v) password=%d bytes; close: %v %s",
+			resp.ProtocolVersion, resp.TimeOut, resp.ReadOnly, resp.HasReadOnly, len(resp.Passwd), err, rh.Err.Name())
+	}
+	sq.compare(fmt.Sprintf("connect(timeout=%d readOnly=%v hasReadOnly=%v) and close", req.TimeOut, req.ReadOnly, req.HasReadOnly), outs)
 }
 
 // union lists the paths in either map; setWatches2 re-sets both halves of

@@ -30,6 +30,14 @@ type probe struct {
 const ioTimeout = 10 * time.Second
 
 func dialProbe(addr string, sid int64, pw []byte, timeoutMs int32, lastZxid int64) (*probe, jute.ConnectResponse, error) {
+	if pw == nil {
+		pw = make([]byte, 16)
+	}
+	return dialProbeWith(addr, jute.ConnectRequest{TimeOut: timeoutMs, SessionID: sid, Passwd: pw, LastZxidSeen: lastZxid, HasReadOnly: true})
+}
+
+// dialProbeWith connects with the handshake req.
+func dialProbeWith(addr string, req jute.ConnectRequest) (*probe, jute.ConnectResponse, error) {
 	p := &probe{addr: addr}
 	var resp jute.ConnectResponse
 	nc, err := net.DialTimeout("tcp", addr, ioTimeout)
@@ -37,10 +45,7 @@ func dialProbe(addr string, sid int64, pw []byte, timeoutMs int32, lastZxid int6
 		return nil, resp, err
 	}
 	p.nc, p.br = nc, bufio.NewReader(nc)
-	if pw == nil {
-		pw = make([]byte, 16)
-	}
-	req := jute.ConnectRequest{TimeOut: timeoutMs, SessionID: sid, Passwd: pw, LastZxidSeen: lastZxid, HasReadOnly: true}
+	lastZxid := req.LastZxidSeen
 	e := jute.NewEncoder(nil)
 	off := e.BeginFrame()
 	req.Encode(e)
