@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zkx-project/zkx/transport/client"
+	"github.com/zkx-project/zkx/transport/jute"
 	"github.com/zkx-project/zkx/transport/zkxtest"
 )
 
@@ -163,5 +165,89 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestModuleCompileHoldsUpNobody puts a Go module (about a second to
+// compile here, several under -race) through a follower of a 3-member
+// ensemble. The uploading client keeps its connection although its
+// session timeout is shorter than the compile (its pings are answered
+// meanwhile), and another session on the same follower, with as short a
+// timeout, keeps working and does not expire (the leader compiles off
+// the path of the learner's requests and session touches).
+func TestModuleCompileHoldsUpNobody(t *testing.T) {
+	wasm, err := os.ReadFile(buildCounterWasm(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := zkxtest.StartEnsemble(t, 3, 0, zkxtest.Options{Recipes: true, MaxSessionTimeout: 10 * time.Second})
+	leader := e.Leader(30 * time.Second)
+	follower := leader%3 + 1
+	ctx := func() context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	var mu sync.Mutex
+	var states []string
+	onEvent := func(who string) func(client.Event) {
+		return func(ev client.Event) {
+			if ev.Type == jute.EventNone && ev.State != jute.StateSyncConnected {
+				mu.Lock()
+				states = append(states, who+": "+client.StateName(ev.State))
+				mu.Unlock()
+			}
+		}
+	}
+	const timeout = 1500 * time.Millisecond
+	connect := func(who string) *client.Client {
+		c, err := client.Connect(ctx(), []string{e.Addr(follower)}, client.WithSessionTimeout(timeout), client.WithEventCallback(onEvent(who)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	uploader, worker := connect("uploader"), connect("worker")
+	if _, err := worker.Create(ctx(), "/alive", nil, client.Ephemeral, client.WorldACL(client.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	wrote := make(chan int)
+	go func() {
+		n := 0
+		defer func() { wrote <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := worker.Set(ctx(), "/alive", []byte{byte(n)}, -1); err != nil {
+				t.Errorf("the worker's write while a module compiles: %v", err)
+				return
+			}
+			n++
+		}
+	}()
+	start := time.Now()
+	err = uploader.PutRecipe(ctx(), "gocounter", wasm, 0)
+	took := time.Since(start)
+	close(stop)
+	n := <-wrote
+	if err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	t.Logf("put took %v (session timeout %v); the worker wrote %d times meanwhile", took, timeout, n)
+	if out, err := uploader.Call(ctx(), "gocounter", "add", []byte(`{"path":"/hits","delta":2}`)); err != nil || string(out) != `{"value":2}` {
+		t.Errorf("call after the put: %s %v", out, err)
+	}
+	if _, _, err := worker.Get(ctx(), "/alive"); err != nil {
+		t.Errorf("the worker's ephemeral after the put: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(states) > 0 {
+		t.Errorf("connection state changes while the module compiled: %v", states)
 	}
 }

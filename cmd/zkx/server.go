@@ -148,6 +148,7 @@ func runServer(c *cli.Context) error {
 	core := server.NewWithTree(server.Config{
 		Now:                    time.Now,
 		Rand:                   rand.Reader,
+		Background:             func(f func()) { go f() },
 		ServerID:               cfg.MyID,
 		TickTime:               cfg.TickTime,
 		MinSessionTimeout:      cfg.MinSessionTimeout,

@@ -267,10 +267,6 @@ func (c *Conn) Handle(frame []byte) error {
 		}
 		r.Body = rec
 	}
-	if hdr.Type == jute.OpRecipeCall && r.err == 0 {
-		// Compiling is slow; do it here, holding up this session only.
-		c.s.precompile(r)
-	}
 	c.mu.Lock()
 	r.Auth = c.auth
 	if c.state == stateClosed {
@@ -289,11 +285,11 @@ func (c *Conn) Handle(frame []byte) error {
 		case rs.role.learner():
 			c.s.forward(r, raw)
 		default:
-			c.s.submit(r)
+			c.s.admit(r)
 		}
 		return nil
 	}
-	if c.pending > 0 {
+	if c.pending > 0 && hdr.Type != jute.OpPing {
 		// Behind this session's writes: apply runs it after them.
 		c.queue = append(c.queue, r)
 		c.mu.Unlock()

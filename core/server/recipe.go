@@ -152,8 +152,8 @@ func hasFunction(fns []string, fn string) bool {
 }
 
 // loadRecipe returns the compiled module of the recipe as the view holds
-// it. Modules are compiled by content (see modules); the connection that
-// sent the call has normally compiled it already (precompile), so prep
+// it. Modules are compiled by content (see modules); the compile gate
+// (gate.go) has normally compiled it before the call reached prep, so prep
 // does not stall on a compiler.
 func (s *Server) loadRecipe(v view, name string) (*compiledRecipe, jute.Err, string) {
 	if !validRecipeName(name) {
@@ -232,13 +232,40 @@ func readModule(get func(string) ([]byte, bool), name string, man manifest) ([]b
 // moduleCache holds compiled modules by the SHA-256 of their bytes, and
 // the compile errors of modules that did not compile. Compiling can take
 // seconds (a Go module compiled to WebAssembly), so it is done before prep
-// where possible: by the connection goroutine that received zkx.put or a
-// call of a recipe not compiled yet (precompile), and at startup for every
-// stored recipe (WarmRecipes). Prep then finds the module here.
+// where possible: by the compile gate, for a zkx.put or a call of a recipe
+// not compiled yet (precompile, on a goroutine of the node's), and at
+// startup for every stored recipe (WarmRecipes). Prep then finds the
+// module here.
 type moduleCache struct {
 	mu     sync.Mutex
 	byHash map[string]*cachedModule
 	recent []string // insertion order, newest last
+	// compiling has a channel per module being compiled, closed when it
+	// is cached: one compile per module, however many calls need it.
+	compiling map[string]chan struct{}
+}
+
+// claim returns nil if the caller is to compile module sha, else a
+// channel closed when whoever compiles it is done.
+func (m *moduleCache) claim(sha string) <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ch, ok := m.compiling[sha]; ok {
+		return ch
+	}
+	if m.compiling == nil {
+		m.compiling = make(map[string]chan struct{})
+	}
+	m.compiling[sha] = make(chan struct{})
+	return nil
+}
+
+// release ends the caller's claim on sha.
+func (m *moduleCache) release(sha string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	close(m.compiling[sha])
+	delete(m.compiling, sha)
 }
 
 type cachedModule struct {
@@ -305,8 +332,8 @@ func (m *moduleCache) prune(inUse map[string]*compiledRecipe) {
 	m.recent = keep
 }
 
-// precompile compiles, on the calling connection's goroutine and outside
-// prep, the module a recipe call will need: the upload of a zkx.put, or
+// precompile compiles, for the compile gate and outside prep, the module a
+// recipe call will need: the upload of a zkx.put, or
 // the stored module of a recipe that is not compiled yet. It reads the
 // committed tree; if prep then sees a different module (a put raced with
 // this call), prep compiles that one itself.
@@ -392,10 +419,24 @@ func validRecipeName(name string) bool {
 func (s *Server) compile(name string, module []byte) (host.Module, error) {
 	sum := sha256.Sum256(module)
 	sha := hex.EncodeToString(sum[:])
-	if mod, err := s.modules.get(sha); err != nil {
-		return nil, fmt.Errorf("recipe %s %v", name, err)
-	} else if mod != nil {
-		return mod, nil
+	for {
+		if mod, err := s.modules.get(sha); err != nil {
+			return nil, fmt.Errorf("recipe %s %v", name, err)
+		} else if mod != nil {
+			return mod, nil
+		}
+		wait := s.modules.claim(sha)
+		if wait == nil {
+			break
+		}
+		<-wait // somebody else compiles it
+	}
+	defer s.modules.release(sha)
+	if mod, err := s.modules.get(sha); mod != nil || err != nil {
+		if err != nil {
+			return nil, fmt.Errorf("recipe %s %v", name, err)
+		}
+		return mod, nil // compiled between the look and the claim
 	}
 	kind := host.Detect(module)
 	rt := s.cfg.Runtimes[kind]

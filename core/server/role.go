@@ -286,11 +286,8 @@ func (s *Server) HandleApp(from int64, payload []byte) error {
 				r.Body = rec
 			}
 			s.sessions.Touch(r.Session, s.cfg.Now().UnixMilli())
-			if r.Op == jute.OpRecipeCall && r.err == 0 {
-				s.precompile(r)
-			}
 		}
-		s.submit(r)
+		s.admit(r)
 	case appTouch:
 		n := rd.varint()
 		now := s.cfg.Now().UnixMilli()
@@ -305,17 +302,9 @@ func (s *Server) HandleApp(from int64, payload []byte) error {
 		if rd.err != nil {
 			return rd.err
 		}
-		s.prepLock.Lock()
-		z := s.zxid
-		s.prepLock.Unlock()
-		s.syncMu.Lock()
-		if z <= s.LastZxid() {
-			s.syncMu.Unlock()
-			s.sendSyncDone(from, sess, xid)
-			return nil
-		}
-		s.pendingSyncs = append(s.pendingSyncs, pendingSync{from: from, session: sess, xid: xid, zxid: z})
-		s.syncMu.Unlock()
+		// After the session's writes held behind a compile, if any: the
+		// answer must cover them.
+		s.afterHeld(sess, func() { s.answerSync(from, sess, xid) })
 	case appSyncDone:
 		sess, xid := rd.varint(), int32(rd.varint())
 		if rd.err != nil {
@@ -363,6 +352,22 @@ func (s *Server) HandleApp(from int64, payload []byte) error {
 		return fmt.Errorf("%w: kind %d", errBadAppMessage, payload[0])
 	}
 	return nil
+}
+
+// answerSync answers a learner's sync once everything prep has issued so
+// far is applied here.
+func (s *Server) answerSync(from, sess int64, xid int32) {
+	s.prepLock.Lock()
+	z := s.zxid
+	s.prepLock.Unlock()
+	s.syncMu.Lock()
+	if z <= s.LastZxid() {
+		s.syncMu.Unlock()
+		s.sendSyncDone(from, sess, xid)
+		return
+	}
+	s.pendingSyncs = append(s.pendingSyncs, pendingSync{from: from, session: sess, xid: xid, zxid: z})
+	s.syncMu.Unlock()
 }
 
 // pendingSync is a learner's sync waiting for zxid to be applied here.

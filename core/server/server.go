@@ -55,6 +55,10 @@ type Config struct {
 	// Rand supplies session passwords. Required, as Now (crypto/rand.Reader
 	// in a node).
 	Rand io.Reader
+	// Background runs slow work (compiling a recipe module) on a goroutine
+	// of the node's, so that it holds up only the requests that need it.
+	// Nil: the work runs at once, on the caller's goroutine (tests).
+	Background func(func())
 	// Log persists txn batches before they are applied (nil: memory only).
 	Log Log
 	// Runtimes run recipe modules, by kind (none: recipe calls fail).
@@ -135,8 +139,12 @@ type Server struct {
 	zxid   int64 // last zxid issued by prep (prep goroutine only)
 
 	prepLock sync.Mutex // serialises prep; see submit
-	commitQ  chan []*proposal
-	outbox   []*proposal // prepped by the current submit, not yet queued
+	// The compile gate (gate.go): requests held behind a module's compile,
+	// by session.
+	gateMu  sync.Mutex
+	held    map[int64][]heldOp
+	commitQ chan []*proposal
+	outbox  []*proposal // prepped by the current submit, not yet queued
 
 	connMu       sync.Mutex
 	conns        map[watch.WatcherID]*Conn

@@ -113,6 +113,7 @@ func start(t testing.TB, opts Options) *transport.Node {
 	core := server.NewWithTree(server.Config{
 		Now:                    time.Now,
 		Rand:                   rand.Reader,
+		Background:             func(f func()) { go f() },
 		ServerID:               opts.serverID,
 		TickTime:               opts.TickTime,
 		MinSessionTimeout:      opts.MinSessionTimeout,
