@@ -48,6 +48,14 @@ func connect(t testing.TB, addr string, opts ...Option) *Client {
 	return c
 }
 
+// liveConn returns the client's current connection (nil while
+// disconnected), for tests that check it was not replaced.
+func (c *Client) liveConn() *conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn
+}
+
 // waitFor polls cond until it holds or waitTimeout passes.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()

@@ -17,15 +17,18 @@ func (c *Client) pendingLen() int {
 	return c.pending.len()
 }
 
-// TestSessionSurvivesRestart restarts the ZooKeeper process under a client:
-// the client re-attaches its session, its ephemerals survive, and its
-// watches are re-registered with setWatches2 and fire for changes made
-// while it was disconnected.
+// TestSessionSurvivesRestart restarts the server under a client: the
+// client re-attaches its session, its ephemerals survive, and its watches
+// are re-registered with setWatches2 and fire for changes made while it
+// was disconnected.
 func TestSessionSurvivesRestart(t *testing.T) {
-	zk := zktest.Start(t, zktest.WithConfig("maxSessionTimeout", "60000"))
+	forEachServer(t, time.Minute, testSessionSurvivesRestart)
+}
+
+func testSessionSurvivesRestart(t *testing.T, srv testServer) {
 	// The client goes through a proxy so the test can keep it away while it
 	// changes things after the restart.
-	proxy := zktest.NewProxy(t, zk.Addr())
+	proxy := zktest.NewProxy(t, srv.Addr())
 	var log eventLog
 	c := connect(t, proxy.Addr(), WithSessionTimeout(30*time.Second), WithEventCallback(log.add),
 		WithAuth("digest", []byte("carol:pw")))
@@ -54,7 +57,7 @@ func TestSessionSurvivesRestart(t *testing.T) {
 	sid, passwd := c.SessionID(), c.SessionPassword()
 
 	proxy.Refuse(true)
-	zk.Restart()
+	srv.Restart()
 	waitFor(t, "the client to notice the restart", func() bool { return c.State() == jute.StateDisconnected })
 	for _, w := range []*PersistentWatch{pw, rw} {
 		ev := recv(t, w.Events())
@@ -73,7 +76,7 @@ func TestSessionSurvivesRestart(t *testing.T) {
 		waiting <- err
 	}()
 
-	other := connect(t, zk.Addr())
+	other := connect(t, srv.Addr())
 	_, err = other.Set(ctx, "/r/data", []byte("v2"), -1)
 	must(t, err)
 	_, err = other.Create(ctx, "/r/new", nil, Persistent, WorldACL(PermAll))
@@ -153,12 +156,13 @@ func TestSessionSurvivesRestart(t *testing.T) {
 // TestSessionExpiry keeps a client away until the server expires its
 // session: on its next connection it learns so, every watch ends with an
 // Expired event, and every request fails with SessionExpired.
-func TestSessionExpiry(t *testing.T) {
-	zk := zktest.Start(t)
-	proxy := zktest.NewProxy(t, zk.Addr())
+func TestSessionExpiry(t *testing.T) { forEachServer(t, 0, testSessionExpiry) }
+
+func testSessionExpiry(t *testing.T, srv testServer) {
+	proxy := zktest.NewProxy(t, srv.Addr())
 	var log eventLog
 	c := connect(t, proxy.Addr(), WithSessionTimeout(time.Second), WithEventCallback(log.add))
-	observer := connect(t, zk.Addr())
+	observer := connect(t, srv.Addr())
 	ctx := testCtx(t)
 	if c.SessionTimeout() != time.Second {
 		t.Fatalf("SessionTimeout = %v", c.SessionTimeout())
@@ -219,9 +223,10 @@ func TestSessionExpiry(t *testing.T) {
 // TestConnectionLossInFlight drops the connection while requests are
 // outstanding: they fail with ConnectionLoss although the server applied
 // them, and the client reconnects.
-func TestConnectionLossInFlight(t *testing.T) {
-	zk := zktest.Start(t)
-	proxy := zktest.NewProxy(t, zk.Addr())
+func TestConnectionLossInFlight(t *testing.T) { forEachServer(t, 0, testConnectionLossInFlight) }
+
+func testConnectionLossInFlight(t *testing.T, srv testServer) {
+	proxy := zktest.NewProxy(t, srv.Addr())
 	c := connect(t, proxy.Addr())
 	ctx := testCtx(t)
 	_, err := c.Create(ctx, "/loss", nil, Persistent, WorldACL(PermAll))
@@ -239,7 +244,7 @@ func TestConnectionLossInFlight(t *testing.T) {
 	// All of them are on the wire at once (pipelined), none answered, and
 	// the server has applied them all.
 	waitFor(t, "all requests to be outstanding", func() bool { return c.pendingLen() == n })
-	observer := connect(t, zk.Addr())
+	observer := connect(t, srv.Addr())
 	waitFor(t, "the server to apply them", func() bool {
 		names, err := observer.Children(ctx, "/loss")
 		must(t, err)
@@ -272,9 +277,10 @@ func TestConnectionLossInFlight(t *testing.T) {
 // TestFailover gives the client two addresses for the same ensemble (two
 // proxies to one server): when its server goes away it moves to the other
 // one with the same session, and Connect skips an address that refuses.
-func TestFailover(t *testing.T) {
-	zk := zktest.Start(t)
-	p1, p2 := zktest.NewProxy(t, zk.Addr()), zktest.NewProxy(t, zk.Addr())
+func TestFailover(t *testing.T) { forEachServer(t, 0, testFailover) }
+
+func testFailover(t *testing.T, srv testServer) {
+	p1, p2 := zktest.NewProxy(t, srv.Addr()), zktest.NewProxy(t, srv.Addr())
 	proxies := map[string]*zktest.Proxy{p1.Addr(): p1, p2.Addr(): p2}
 	p1.Refuse(true)
 	c := connect(t, p1.Addr()+","+p2.Addr())

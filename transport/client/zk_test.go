@@ -16,12 +16,21 @@ import (
 // subtests share one server (a JVM start costs about a second) and each
 // works under its own path.
 func TestZooKeeper(t *testing.T) {
-	zk := zktest.Start(t, zktest.WithJVMFlag("-Dznode.container.checkIntervalMs=100"))
-	c := connect(t, zk.Addr())
+	runServerTests(t, zktest.Start(t, zktest.WithJVMFlag("-Dznode.container.checkIntervalMs=100")))
+}
+
+// TestZkx runs the same subtests against an in-process zkx node configured
+// as TestZooKeeper's server is.
+func TestZkx(t *testing.T) {
+	runServerTests(t, startZkx(t, zkxOptions()))
+}
+
+func runServerTests(t *testing.T, srv testServer) {
+	c := connect(t, srv.Addr())
 
 	for _, tc := range []struct {
 		name string
-		fn   func(t *testing.T, zk *zktest.Server, c *Client)
+		fn   func(t *testing.T, srv testServer, c *Client)
 	}{
 		{"Session", testSession},
 		{"CreateGetSetDelete", testCreateGetSetDelete},
@@ -56,12 +65,12 @@ func TestZooKeeper(t *testing.T) {
 			if _, err := c.Create(ctx, base, nil, Persistent, WorldACL(PermAll)); err != nil {
 				t.Fatalf("create %s: %v", base, err)
 			}
-			tc.fn(t, zk, c)
+			tc.fn(t, srv, c)
 		})
 	}
 }
 
-func testSession(t *testing.T, zk *zktest.Server, c *Client) {
+func testSession(t *testing.T, srv testServer, c *Client) {
 	if c.State() != jute.StateSyncConnected {
 		t.Fatalf("State = %s", StateName(c.State()))
 	}
@@ -72,8 +81,8 @@ func testSession(t *testing.T, zk *zktest.Server, c *Client) {
 	if c.SessionTimeout() != 4*time.Second {
 		t.Fatalf("SessionTimeout = %v, want 4s (clamped by maxSessionTimeout)", c.SessionTimeout())
 	}
-	if c.Server() != zk.Addr() {
-		t.Fatalf("Server = %q, want %q", c.Server(), zk.Addr())
+	if c.Server() != srv.Addr() {
+		t.Fatalf("Server = %q, want %q", c.Server(), srv.Addr())
 	}
 	before := c.LastZxid()
 	_, err := c.Create(testCtx(t), "/Session/z", nil, Persistent, WorldACL(PermAll))
@@ -81,14 +90,14 @@ func testSession(t *testing.T, zk *zktest.Server, c *Client) {
 	if c.LastZxid() <= before {
 		t.Fatalf("LastZxid %d did not advance past %d", c.LastZxid(), before)
 	}
-	cons, err := zk.FourLetter("cons")
+	cons, err := srv.FourLetter("cons")
 	must(t, err)
 	if !strings.Contains(cons, fmt.Sprintf("sid=0x%x", c.SessionID())) {
 		t.Fatalf("cons does not list session 0x%x:\n%s", c.SessionID(), cons)
 	}
 }
 
-func testCreateGetSetDelete(t *testing.T, _ *zktest.Server, c *Client) {
+func testCreateGetSetDelete(t *testing.T, _ testServer, c *Client) {
 	ctx := testCtx(t)
 	p, err := c.Create(ctx, "/CreateGetSetDelete/a", []byte("one"), Persistent, WorldACL(PermAll))
 	must(t, err)
@@ -147,7 +156,7 @@ func testCreateGetSetDelete(t *testing.T, _ *zktest.Server, c *Client) {
 	}
 }
 
-func testCreateModes(t *testing.T, _ *zktest.Server, c *Client) {
+func testCreateModes(t *testing.T, _ testServer, c *Client) {
 	ctx := testCtx(t)
 	base := "/CreateModes"
 	p1, err := c.Create(ctx, base+"/seq-", nil, PersistentSequential, WorldACL(PermAll))
@@ -177,7 +186,7 @@ func testCreateModes(t *testing.T, _ *zktest.Server, c *Client) {
 	}
 }
 
-func testContainerAndTTL(t *testing.T, _ *zktest.Server, c *Client) {
+func testContainerAndTTL(t *testing.T, _ testServer, c *Client) {
 	ctx := testCtx(t)
 	base := "/ContainerAndTTL"
 	p, st, err := c.CreateContainer(ctx, base+"/box", []byte("c"), WorldACL(PermAll))
@@ -222,7 +231,7 @@ func testContainerAndTTL(t *testing.T, _ *zktest.Server, c *Client) {
 	expectCode(t, err, ErrBadArguments)
 }
 
-func testErrors(t *testing.T, _ *zktest.Server, c *Client) {
+func testErrors(t *testing.T, _ testServer, c *Client) {
 	ctx := testCtx(t)
 	base := "/Errors"
 	_, _, err := c.Get(ctx, base+"/missing")
@@ -256,7 +265,7 @@ func testErrors(t *testing.T, _ *zktest.Server, c *Client) {
 	expectCode(t, err, ErrBadArguments)
 }
 
-func testChildren(t *testing.T, _ *zktest.Server, c *Client) {
+func testChildren(t *testing.T, _ testServer, c *Client) {
 	ctx := testCtx(t)
 	base := "/Children"
 	want := []string{"a", "b", "c"}
@@ -281,7 +290,7 @@ func testChildren(t *testing.T, _ *zktest.Server, c *Client) {
 	}
 }
 
-func testACL(t *testing.T, _ *zktest.Server, c *Client) {
+func testACL(t *testing.T, _ testServer, c *Client) {
 	ctx := testCtx(t)
 	p := "/ACL/ro"
 	_, err := c.Create(ctx, p, []byte("x"), Persistent, WorldACL(PermRead))
@@ -311,7 +320,7 @@ func testACL(t *testing.T, _ *zktest.Server, c *Client) {
 	expectCode(t, err, ErrNoAuth)
 }
 
-func testDigestAuth(t *testing.T, zk *zktest.Server, c *Client) {
+func testDigestAuth(t *testing.T, srv testServer, c *Client) {
 	ctx := testCtx(t)
 	p := "/DigestAuth/secret"
 	_, err := c.Create(ctx, p, []byte("s"), Persistent, DigestACL(PermAll, "alice", "pw"))
@@ -320,7 +329,7 @@ func testDigestAuth(t *testing.T, zk *zktest.Server, c *Client) {
 	expectCode(t, err, ErrNoAuth)
 
 	// A second client that authenticates at connect time can read it.
-	alice := connect(t, zk.Addr(), WithAuth("digest", []byte("alice:pw")))
+	alice := connect(t, srv.Addr(), WithAuth("digest", []byte("alice:pw")))
 	data, _, err := alice.Get(ctx, p)
 	must(t, err)
 	if string(data) != "s" {
@@ -346,7 +355,7 @@ func testDigestAuth(t *testing.T, zk *zktest.Server, c *Client) {
 	expectCode(t, err, ErrInvalidACL)
 
 	// AddAuth on a live session, a wrong password first.
-	bob := connect(t, zk.Addr())
+	bob := connect(t, srv.Addr())
 	must(t, bob.AddAuth(ctx, "digest", []byte("alice:wrong")))
 	_, _, err = bob.Get(ctx, p)
 	expectCode(t, err, ErrNoAuth)
@@ -364,10 +373,10 @@ func containsInfo(infos []jute.ClientInfo, scheme, user string) bool {
 	return false
 }
 
-func testAuthFailed(t *testing.T, zk *zktest.Server, _ *Client) {
+func testAuthFailed(t *testing.T, srv testServer, _ *Client) {
 	ctx := testCtx(t)
 	var log eventLog
-	c := connect(t, zk.Addr(), WithEventCallback(log.add))
+	c := connect(t, srv.Addr(), WithEventCallback(log.add))
 	_, ch, err := c.ChildrenW(ctx, "/AuthFailed")
 	must(t, err)
 	err = c.AddAuth(ctx, "nosuchscheme", []byte("x"))
@@ -385,7 +394,7 @@ func testAuthFailed(t *testing.T, zk *zktest.Server, _ *Client) {
 	must(t, c.Close())
 }
 
-func testSync(t *testing.T, _ *zktest.Server, c *Client) {
+func testSync(t *testing.T, _ testServer, c *Client) {
 	p, err := c.Sync(testCtx(t), "/Sync")
 	must(t, err)
 	if p != "/Sync" {
@@ -393,7 +402,7 @@ func testSync(t *testing.T, _ *zktest.Server, c *Client) {
 	}
 }
 
-func testMulti(t *testing.T, _ *zktest.Server, c *Client) {
+func testMulti(t *testing.T, _ testServer, c *Client) {
 	ctx := testCtx(t)
 	base := "/Multi"
 	_, err := c.Create(ctx, base+"/old", []byte("o"), Persistent, WorldACL(PermAll))
@@ -433,7 +442,7 @@ func testMulti(t *testing.T, _ *zktest.Server, c *Client) {
 	}
 }
 
-func testMultiFailure(t *testing.T, _ *zktest.Server, c *Client) {
+func testMultiFailure(t *testing.T, _ testServer, c *Client) {
 	ctx := testCtx(t)
 	base := "/MultiFailure"
 	res, err := c.Multi(ctx,
@@ -469,7 +478,7 @@ func testMultiFailure(t *testing.T, _ *zktest.Server, c *Client) {
 	}
 }
 
-func testMultiRead(t *testing.T, _ *zktest.Server, c *Client) {
+func testMultiRead(t *testing.T, _ testServer, c *Client) {
 	ctx := testCtx(t)
 	base := "/MultiRead"
 	_, err := c.Create(ctx, base+"/x", []byte("xx"), Persistent, WorldACL(PermAll))
@@ -493,10 +502,10 @@ func testMultiRead(t *testing.T, _ *zktest.Server, c *Client) {
 	}
 }
 
-func testEphemeralsAndCounts(t *testing.T, zk *zktest.Server, c *Client) {
+func testEphemeralsAndCounts(t *testing.T, srv testServer, c *Client) {
 	ctx := testCtx(t)
 	base := "/EphemeralsAndCounts"
-	other := connect(t, zk.Addr())
+	other := connect(t, srv.Addr())
 	for _, p := range []string{base + "/a", base + "/a/b", base + "/a/b/c", base + "/d"} {
 		_, err := c.Create(ctx, p, nil, Persistent, WorldACL(PermAll))
 		must(t, err)
@@ -525,7 +534,7 @@ func testEphemeralsAndCounts(t *testing.T, zk *zktest.Server, c *Client) {
 	}
 }
 
-func testDo(t *testing.T, _ *zktest.Server, c *Client) {
+func testDo(t *testing.T, _ testServer, c *Client) {
 	ctx := testCtx(t)
 	var resp jute.Create2Response
 	h, err := c.Do(ctx, jute.OpCreate2, &jute.CreateRequest{Path: "/Do/raw", Data: []byte("r"), ACL: WorldACL(PermAll)}, &resp)
@@ -542,20 +551,33 @@ func testDo(t *testing.T, _ *zktest.Server, c *Client) {
 	expectCode(t, err, ErrBadArguments)
 }
 
-func testCallUnimplemented(t *testing.T, zk *zktest.Server, _ *Client) {
+func testCallUnimplemented(t *testing.T, srv testServer, _ *Client) {
 	ctx := testCtx(t)
 	var log eventLog
-	c := connect(t, zk.Addr(), WithEventCallback(log.add))
+	c := connect(t, srv.Addr(), WithEventCallback(log.add))
+	first := c.liveConn()
+	_, err := c.Call(ctx, "lock", "acquire", []byte("{}"))
+	if isZkx(srv) {
+		// recipeCall is zkx's own opcode (README, "Server-side recipes").
+		// This node runs without recipes, as zkx.recipes=false: there is
+		// no such recipe, and the connection stays up.
+		expectCode(t, err, ErrRecipeNotFound)
+		_, _, err = c.Exists(ctx, "/CallUnimplemented")
+		must(t, err)
+		if c.liveConn() != first {
+			t.Fatal("the client reconnected after a recipe call")
+		}
+		return
+	}
 	// ZooKeeper answers an unknown opcode with Unimplemented and then drops
 	// the connection; the client reconnects and carries on.
-	_, err := c.Call(ctx, "lock", "acquire", []byte("{}"))
 	expectCode(t, err, ErrUnimplemented)
 	waitFor(t, "a reconnection", func() bool { return log.count(jute.StateSyncConnected) >= 2 })
 	_, _, err = c.Exists(ctx, "/CallUnimplemented")
 	must(t, err)
 }
 
-func testDataWatch(t *testing.T, _ *zktest.Server, c *Client) {
+func testDataWatch(t *testing.T, _ testServer, c *Client) {
 	ctx := testCtx(t)
 	p := "/DataWatch/n"
 	_, err := c.Create(ctx, p, []byte("1"), Persistent, WorldACL(PermAll))
@@ -587,7 +609,7 @@ func testDataWatch(t *testing.T, _ *zktest.Server, c *Client) {
 	expectEvent(t, ch2, jute.EventNodeDataChanged, p)
 }
 
-func testExistsWatch(t *testing.T, _ *zktest.Server, c *Client) {
+func testExistsWatch(t *testing.T, _ testServer, c *Client) {
 	ctx := testCtx(t)
 	p := "/ExistsWatch/n"
 	_, ok, ch, err := c.ExistsW(ctx, p)
@@ -609,7 +631,7 @@ func testExistsWatch(t *testing.T, _ *zktest.Server, c *Client) {
 	expectEvent(t, ch, jute.EventNodeDeleted, p)
 }
 
-func testChildWatch(t *testing.T, _ *zktest.Server, c *Client) {
+func testChildWatch(t *testing.T, _ testServer, c *Client) {
 	ctx := testCtx(t)
 	base := "/ChildWatch"
 	_, ch, err := c.ChildrenW(ctx, base)
@@ -628,7 +650,7 @@ func testChildWatch(t *testing.T, _ *zktest.Server, c *Client) {
 	expectEvent(t, ch, jute.EventNodeChildrenChanged, base)
 }
 
-func testDeleteFiresAllWatches(t *testing.T, _ *zktest.Server, c *Client) {
+func testDeleteFiresAllWatches(t *testing.T, _ testServer, c *Client) {
 	ctx := testCtx(t)
 	p := "/DeleteFiresAllWatches/n"
 	_, err := c.Create(ctx, p, nil, Persistent, WorldACL(PermAll))
@@ -646,7 +668,7 @@ func testDeleteFiresAllWatches(t *testing.T, _ *zktest.Server, c *Client) {
 	}
 }
 
-func testPersistentWatch(t *testing.T, zk *zktest.Server, c *Client) {
+func testPersistentWatch(t *testing.T, srv testServer, c *Client) {
 	ctx := testCtx(t)
 	p := "/PersistentWatch/n"
 	w, err := c.AddWatch(ctx, p, false)
@@ -674,7 +696,7 @@ func testPersistentWatch(t *testing.T, zk *zktest.Server, c *Client) {
 	must(t, err)
 	expectEvent(t, ch, jute.EventNodeCreated, p)
 
-	wchc, err := zk.FourLetter("wchc")
+	wchc, err := srv.FourLetter("wchc")
 	must(t, err)
 	if !strings.Contains(wchc, p) {
 		t.Fatalf("server does not list the watch on %s:\n%s", p, wchc)
@@ -687,7 +709,7 @@ func testPersistentWatch(t *testing.T, zk *zktest.Server, c *Client) {
 	must(t, w.Remove(ctx))
 }
 
-func testRecursiveWatch(t *testing.T, _ *zktest.Server, c *Client) {
+func testRecursiveWatch(t *testing.T, _ testServer, c *Client) {
 	ctx := testCtx(t)
 	base := "/RecursiveWatch"
 	w, err := c.AddWatch(ctx, base, true)
@@ -722,7 +744,7 @@ func testRecursiveWatch(t *testing.T, _ *zktest.Server, c *Client) {
 	expectEvent(t, once, jute.EventNodeDataChanged, base)
 }
 
-func testRemoveAndCheckWatches(t *testing.T, _ *zktest.Server, c *Client) {
+func testRemoveAndCheckWatches(t *testing.T, _ testServer, c *Client) {
 	ctx := testCtx(t)
 	p := "/RemoveAndCheckWatches/n"
 	_, err := c.Create(ctx, p, nil, Persistent, WorldACL(PermAll))
@@ -756,7 +778,7 @@ func testRemoveAndCheckWatches(t *testing.T, _ *zktest.Server, c *Client) {
 	expectEvent(t, existCh, jute.EventDataWatchRemoved, p+"/missing")
 }
 
-func testPipelining(t *testing.T, _ *zktest.Server, c *Client) {
+func testPipelining(t *testing.T, _ testServer, c *Client) {
 	ctx := testCtx(t)
 	const workers, rounds = 32, 100
 	errc := make(chan error, workers)
@@ -803,10 +825,10 @@ func testPipelining(t *testing.T, _ *zktest.Server, c *Client) {
 	}
 }
 
-func testClose(t *testing.T, zk *zktest.Server, c *Client) {
+func testClose(t *testing.T, srv testServer, c *Client) {
 	ctx := testCtx(t)
 	var log eventLog
-	d := connect(t, zk.Addr(), WithEventCallback(log.add))
+	d := connect(t, srv.Addr(), WithEventCallback(log.add))
 	_, err := d.Create(ctx, "/Close/eph", nil, Ephemeral, WorldACL(PermAll))
 	must(t, err)
 	_, _, ephCh, err := d.GetW(ctx, "/Close/eph")
@@ -853,7 +875,7 @@ func testClose(t *testing.T, zk *zktest.Server, c *Client) {
 
 // testServerBehaviour pins down ZooKeeper answers that are easy to get
 // wrong in a reimplementation; zkx is tested against the same expectations.
-func testServerBehaviour(t *testing.T, _ *zktest.Server, c *Client) {
+func testServerBehaviour(t *testing.T, _ testServer, c *Client) {
 	ctx := testCtx(t)
 	base := "/ServerBehaviour"
 
