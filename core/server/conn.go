@@ -274,14 +274,16 @@ func (c *Conn) Handle(frame []byte) error {
 		return ErrConnClosed
 	}
 	rs := c.s.currentRole()
-	if kind == kindWrite || hdr.Type == jute.OpSync && rs.role.learner() {
+	if kind == kindWrite || hdr.Type == jute.OpSync && (rs.role.learner() || rs.role == RoleLeader) {
 		c.queue = append(c.queue, r)
 		c.pending++
 		c.mu.Unlock()
 		c.s.stats.outstanding.Add(1)
 		switch {
-		case hdr.Type == jute.OpSync:
+		case hdr.Type == jute.OpSync && rs.role.learner():
 			c.s.forwardSync(r)
+		case hdr.Type == jute.OpSync:
+			c.s.localSync(r)
 		case rs.role.learner():
 			c.s.forward(r, raw)
 		default:

@@ -196,3 +196,36 @@ func TestLeaderCompilesForLearnersInTheBackground(t *testing.T) {
 		t.Fatalf("after the call's txn: sent %v, want the sync's answer", peers.sent)
 	}
 }
+
+// TestLeaderSyncWaitsForIssuedWrites: on a leader, a client's sync is
+// answered only once every write the leader has issued is applied, so the
+// read after it sees a write a follower may already have acknowledged (a
+// leader sends COMMIT before it applies). Found by the linearizability
+// checker (sync+getData returned the value before an acknowledged write).
+func TestLeaderSyncWaitsForIssuedWrites(t *testing.T) {
+	b := newBed(t)
+	b.s.cfg.Peers = &capture{}
+	b.s.SetRole(RoleLeader, 1, 1)
+	writer, reader := b.connect(0, nil), b.connect(0, nil)
+
+	writer.send(jute.OpCreate, &jute.CreateRequest{Path: "/w", ACL: openACL, TTL: -1}) // issued, not applied
+	syncXid := reader.send(jute.OpSync, &jute.PathRequest{Path: "/"})
+	readXid := reader.send(jute.OpExists, &jute.PathWatchRequest{Path: "/w"})
+	if rs := reader.replies(); len(rs) != 0 {
+		t.Fatalf("sync answered before the write issued ahead of it was applied: %+v", rs)
+	}
+	b.step()
+	rs := reader.replies()
+	if got := xids(rs); len(got) != 2 || got[0] != syncXid || got[1] != readXid {
+		t.Fatalf("replies %v, want the sync then the read", got)
+	}
+	if rs[0].hdr.Err != 0 || rs[1].hdr.Err != 0 {
+		t.Fatalf("sync %v, exists after it %v (want the write seen)", rs[0].hdr.Err, rs[1].hdr.Err)
+	}
+
+	// With nothing outstanding the sync is answered at once.
+	syncXid = reader.send(jute.OpSync, &jute.PathRequest{Path: "/"})
+	if rs := reader.replies(); len(rs) != 1 || rs[0].hdr.Xid != syncXid || rs[0].hdr.Err != 0 {
+		t.Fatalf("sync with nothing outstanding: %+v", rs)
+	}
+}

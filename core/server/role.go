@@ -370,7 +370,8 @@ func (s *Server) answerSync(from, sess int64, xid int32) {
 	s.syncMu.Unlock()
 }
 
-// pendingSync is a learner's sync waiting for zxid to be applied here.
+// pendingSync is a sync waiting for zxid to be applied here: a learner's
+// (from its server id) or one of this leader's own clients' (from 0).
 type pendingSync struct {
 	from    int64
 	session int64
@@ -379,6 +380,15 @@ type pendingSync struct {
 }
 
 func (s *Server) sendSyncDone(to, session int64, xid int32) {
+	if to == 0 {
+		// A sync of this server's own client (localSync).
+		if c := s.connFor(session); c != nil {
+			s.mu.RLock()
+			c.completeWrite(xid, func(r *Request) { s.execRead(r) })
+			s.mu.RUnlock()
+		}
+		return
+	}
 	if s.cfg.Peers == nil {
 		return
 	}
@@ -410,6 +420,17 @@ func (s *Server) answerSyncs(last int64) {
 	for _, p := range due {
 		s.sendSyncDone(p.from, p.session, p.xid)
 	}
+}
+
+// localSync answers a sync of a leader's own client once everything the
+// leader has issued is applied here, as a learner's sync is answered. A
+// leader sends a txn's COMMIT to its followers before it applies the txn
+// itself, so a follower can answer a write before the leader's tree has
+// it; a sync answered at once on the leader would let the read after it
+// miss that acknowledged write.
+func (s *Server) localSync(r *Request) {
+	session, xid := r.Session, r.Xid
+	s.afterHeld(session, func() { s.answerSync(0, session, xid) })
 }
 
 // forwardSync asks the leader to answer r (a sync) once everything it has
