@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -37,6 +38,7 @@ func recipeCommand() *cli.Command {
 				ArgsUsage: "NAME FILE",
 				Description: "The server compiles the module before it stores it; a module that does not\n" +
 					"compile is refused with the compiler's message. Modules up to 16 MiB.\n" +
+					"Compiling takes time, so put waits --timeout plus 5s per MiB of module.\n" +
 					"Example: zkx recipe put counter ./counter.wasm",
 				Flags:  []cli.Flag{&cli.IntFlag{Name: "budget-ms", Usage: "lower the recipe's time budget per call to `MS` milliseconds"}},
 				Action: runRecipePut,
@@ -95,6 +97,14 @@ func recipeFailure(s *session, what string, err error) error {
 	return cli.Exit(fmt.Sprintf("zkx: %s: %s", what, s.describe(err)), exitFailed)
 }
 
+// compileAllowance is how much longer than --timeout put waits for a
+// module of n bytes: the server compiles it before answering (about
+// 0.5 s per MiB of WebAssembly on a 2-core machine; 5 s leaves room for
+// a slower or busier one).
+func compileAllowance(n int) time.Duration {
+	return time.Duration(n>>20+1) * 5 * time.Second
+}
+
 func runRecipePut(c *cli.Context) error {
 	args, err := recipeArgs(c, 2, "NAME FILE")
 	if err != nil {
@@ -109,7 +119,7 @@ func runRecipePut(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("zkx: recipe put: %s is %d bytes; modules may be at most %d", file, len(module), server.MaxModuleSize), exitFailed)
 	}
 	return withSession(c, func(s *session) error {
-		ctx, cancel := s.ctx()
+		ctx, cancel := context.WithTimeout(s.base, s.timeout+compileAllowance(len(module)))
 		defer cancel()
 		if err := s.zk.PutRecipe(ctx, name, module, c.Int("budget-ms")); err != nil {
 			return recipeFailure(s, "recipe put "+name, err)
