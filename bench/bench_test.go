@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"compress/flate"
+	"context"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -226,4 +227,30 @@ func longestRun(b []byte) int {
 		best = max(best, run)
 	}
 	return best
+}
+
+// TestPacedSchedule: a paced run's requests are due at evenly spaced
+// times from the run's start, shared by all workers, and due never
+// returns before the moment it names.
+func TestPacedSchedule(t *testing.T) {
+	run := &loadRun{cfg: loadConfig{rate: 2000}, paceStart: time.Now()}
+	for i := 0; i < 5; i++ {
+		at, ok := run.due(context.Background())
+		if !ok {
+			t.Fatal("due gave up with a live context")
+		}
+		if want := run.paceStart.Add(time.Duration(i) * 500 * time.Microsecond); !at.Equal(want) {
+			t.Errorf("request %d due at %v, want %v", i, at.Sub(run.paceStart), want.Sub(run.paceStart))
+		}
+		if time.Now().Before(at) {
+			t.Errorf("request %d: due returned before its time", i)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	run = &loadRun{cfg: loadConfig{rate: 1}, paceStart: time.Now()}
+	run.due(ctx) // the first is due at once
+	if _, ok := run.due(ctx); ok {
+		t.Error("due waited out a cancelled context")
+	}
 }

@@ -41,6 +41,12 @@ type loadConfig struct {
 	// the connections (as many clients, each with its own shuffled connect
 	// string, would give them) and every run the same shares.
 	spread bool
+	// rate, when positive, paces the run: requests are due at rate per
+	// second in all, shared by the workers, and a request's latency counts
+	// from when it was due, not from when a worker got to send it (a
+	// server that falls behind is charged for the queue it causes). Without
+	// it every worker sends as soon as its last request returns.
+	rate int
 }
 
 // loadFlags are the driver's flags, shared by load and compare.
@@ -49,6 +55,7 @@ type loadFlags struct {
 	warmup, duration, drain             time.Duration
 	seed                                uint64
 	syncClient                          bool
+	rate                                int
 	ops                                 int  // a counted run (disk sets it; no flag)
 	spread                              bool // ensemble sets it; no flag
 }
@@ -62,6 +69,7 @@ func (f *loadFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "measured time")
 	fs.DurationVar(&f.drain, "drain", 30*time.Second, "after the measured time, how long to wait for requests in flight")
 	fs.Uint64Var(&f.seed, "seed", 1, "PRNG seed for key choice and values")
+	fs.IntVar(&f.rate, "rate", 0, "requests per second in all, paced (latency counted from when each was due); 0: as fast as the workers go")
 	fs.BoolVar(&f.syncClient, "sync-client", false, "one connection with one request in flight (single-client latency); overrides --conns and --outstanding")
 }
 
@@ -69,7 +77,7 @@ func (f *loadFlags) config(servers []string, wl *workload) (loadConfig, error) {
 	cfg := loadConfig{
 		servers: servers, conns: f.conns, outstanding: f.outstanding, workload: wl,
 		valueSize: f.valueSize, keys: f.keys, warmup: f.warmup, duration: f.duration,
-		seed: f.seed, drain: f.drain, ops: f.ops, spread: f.spread,
+		seed: f.seed, drain: f.drain, ops: f.ops, spread: f.spread, rate: f.rate,
 	}
 	if f.syncClient {
 		cfg.conns, cfg.outstanding = 1, 1
@@ -79,6 +87,8 @@ func (f *loadFlags) config(servers []string, wl *workload) (loadConfig, error) {
 		return cfg, errors.New("--conns and --outstanding must be at least 1")
 	case cfg.valueSize < 0 || cfg.valueSize > 1<<20:
 		return cfg, errors.New("--value-size must be in [0, 1 MiB]")
+	case cfg.rate < 0:
+		return cfg, errors.New("--rate must not be negative")
 	case cfg.keys < 1:
 		return cfg, errors.New("--keys must be at least 1")
 	case cfg.ops == 0 && (cfg.duration <= 0 || cfg.warmup < 0):
@@ -95,6 +105,9 @@ func (c loadConfig) describe() string {
 	} else {
 		s = fmt.Sprintf("conns=%d outstanding=%d value-size=%d keys=%d warmup=%v duration=%v seed=%d",
 			c.conns, c.outstanding, c.valueSize, c.keys, c.warmup, c.duration, c.seed)
+	}
+	if c.rate > 0 {
+		s += fmt.Sprintf(" rate=%d/s", c.rate)
 	}
 	if c.spread {
 		s += fmt.Sprintf(", connection i to server i mod %d", len(c.servers))
@@ -122,6 +135,22 @@ type loadRun struct {
 	// completed counts requests that returned, so that a counted run can
 	// tell a stalled server from a slow one.
 	completed atomic.Int64
+	// paceStart and paced schedule a paced run's requests (cfg.rate).
+	paceStart time.Time
+	paced     atomic.Int64
+}
+
+// due returns when the next request of a paced run is due, after waiting
+// for that moment; ok is false if ctx ended first.
+func (run *loadRun) due(ctx context.Context) (time.Time, bool) {
+	i := run.paced.Add(1) - 1
+	at := run.paceStart.Add(time.Duration(i) * time.Second / time.Duration(run.cfg.rate))
+	if d := time.Until(at); d > 0 {
+		if !sleepCtx(ctx, d) {
+			return at, false
+		}
+	}
+	return at, true
 }
 
 // connStats is what the workers of one connection record.
@@ -255,6 +284,7 @@ func (run *loadRun) drive(ctx context.Context, progress io.Writer) (*loadResult,
 	var wg sync.WaitGroup
 	var lostCon atomic.Int32
 	start := time.Now()
+	run.paceStart = start
 	for ci, cl := range run.clients {
 		st := &connStats{errMsg: map[string]uint64{}}
 		for _, k := range cfg.workload.kinds {
@@ -367,6 +397,13 @@ func runWorker(ctx context.Context, w *worker, phase *atomic.Int32, st *connStat
 			return true
 		}
 		start := time.Now()
+		if w.run.cfg.rate > 0 {
+			due, ok := w.run.due(ctx)
+			if !ok {
+				return true
+			}
+			start = due
+		}
 		kind, err := w.run.cfg.workload.step(ctx, w)
 		elapsed := time.Since(start)
 		w.run.completed.Add(1)
