@@ -80,6 +80,12 @@ func (s *Server) releaseHeld(session int64) {
 		q[0] = heldOp{}
 		s.held[session] = q[1:]
 		s.gateMu.Unlock()
+		if !s.currentRole().role.prepares() {
+			// No longer the leader: its clients' connections are closed
+			// and so are those of the learners that followed it (their
+			// clients see a connection loss). Drop what is held.
+			continue
+		}
 		if op.r == nil {
 			op.do()
 			continue
