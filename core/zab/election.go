@@ -172,6 +172,14 @@ func (n *Node) lookingVote(m Message) {
 		case n.better(m.Vote, el.vote):
 			n.setProposal(m.Vote)
 			n.sendNotifications()
+		case !n.observer && n.better(el.vote, m.Vote):
+			// The peer proposes a worse leader: our proposal may have
+			// reached it before it was looking (it answered as a
+			// follower then). Tell it again now instead of at our next
+			// notification timeout, which would add one to the election.
+			// (ZooKeeper waits for the timeout. An observer's proposal
+			// counts for nothing, so an observer does not argue.)
+			n.send(n.voteMessage(m.From))
 		}
 		el.recv[m.From] = in
 		n.checkQuorum()

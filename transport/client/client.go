@@ -358,17 +358,40 @@ func (c *Client) lost(cn *conn) bool {
 	return true
 }
 
-// Backoff between rounds of failed reconnection attempts.
+// Backoff between rounds of failed reconnection attempts: it doubles
+// from minBackoff up to maxBackoff while no server can be reached, and up
+// to maxRefusedBackoff while one answers but turns the client away (an
+// ensemble member that has no leader yet, as during an election). An
+// election takes a few hundred milliseconds; waiting up to a second after
+// it ends would double a failover as the client sees it.
 const (
-	minBackoff = 50 * time.Millisecond
-	maxBackoff = time.Second
+	minBackoff        = 50 * time.Millisecond
+	maxRefusedBackoff = 200 * time.Millisecond
+	maxBackoff        = time.Second
 )
+
+// nextBackoff is the backoff after a round that waited backoff; reachable
+// says whether a server accepted the connection before refusing it.
+func nextBackoff(backoff time.Duration, reachable bool) time.Duration {
+	if reachable {
+		return min(2*backoff, maxRefusedBackoff)
+	}
+	return min(2*backoff, maxBackoff)
+}
+
+// isDialError reports whether err is a failure to connect at all (nothing
+// listening, no route), as opposed to a server that answered.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
 
 // reconnect tries the servers round-robin, pausing between rounds, until
 // one re-attaches the session or the session ends.
 func (c *Client) reconnect() *conn {
 	backoff := minBackoff
 	for {
+		reachable := false
 		for range c.servers {
 			if c.ctx.Err() != nil {
 				return nil
@@ -384,6 +407,7 @@ func (c *Client) reconnect() *conn {
 				return nil
 			}
 			c.log.Info("reconnect attempt failed", "server", addr, "err", err)
+			reachable = reachable || !isDialError(err)
 		}
 		// Full jitter in [backoff/2, backoff) spreads clients that lost the
 		// same server.
@@ -393,7 +417,7 @@ func (c *Client) reconnect() *conn {
 		case <-c.ctx.Done():
 			return nil
 		}
-		backoff = min(2*backoff, maxBackoff)
+		backoff = nextBackoff(backoff, reachable)
 	}
 }
 

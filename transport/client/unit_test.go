@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -274,5 +276,46 @@ func TestCallPassesTheDeadlineAsTimeout(t *testing.T) {
 		if c.want != c.in && !json.Valid([]byte(got)) {
 			t.Errorf("withTimeout(%s) is not JSON: %s", c.in, got)
 		}
+	}
+}
+
+// TestReconnectBackoff: between rounds of failed reconnections the wait
+// doubles up to a second while no server can be reached, but only up to
+// 200ms while servers answer and turn the client away (members without a
+// leader during an election), so that the client is back soon after the
+// election ends.
+func TestReconnectBackoff(t *testing.T) {
+	b := minBackoff
+	var unreachable, refused []time.Duration
+	for range 6 {
+		b = nextBackoff(b, false)
+		unreachable = append(unreachable, b)
+	}
+	if unreachable[len(unreachable)-1] != maxBackoff || unreachable[0] != 2*minBackoff {
+		t.Errorf("unreachable servers: backoffs %v, want doubling from %v to %v", unreachable, 2*minBackoff, maxBackoff)
+	}
+	for range 6 {
+		b = nextBackoff(b, true)
+		refused = append(refused, b)
+	}
+	for _, d := range refused {
+		if d != maxRefusedBackoff {
+			t.Errorf("after a long outage, servers that answer: backoffs %v, want %v each", refused, maxRefusedBackoff)
+			break
+		}
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	_, err = (&net.Dialer{}).Dial("tcp", addr)
+	if err == nil || !isDialError(err) {
+		t.Errorf("connecting to a closed port: %v, isDialError = false", err)
+	}
+	if isDialError(io.EOF) || isDialError(errors.New("refused at handshake")) {
+		t.Error("an answer from a server counted as a dial error")
 	}
 }
