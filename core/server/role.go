@@ -354,8 +354,8 @@ func (s *Server) HandleApp(from int64, payload []byte) error {
 	return nil
 }
 
-// answerSync answers a learner's sync once everything prep has issued so
-// far is applied here.
+// answerSync answers a sync (a learner's; from 0, one of this server's own
+// clients') once everything prep has issued so far is applied here.
 func (s *Server) answerSync(from, sess int64, xid int32) {
 	s.prepLock.Lock()
 	z := s.zxid
