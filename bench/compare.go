@@ -41,10 +41,8 @@ func compareCommand(ctx context.Context, args []string) error {
 	defer so.cleanup()
 	// Check everything before starting anything: a missing JVM should
 	// not show up after ten minutes of zkx runs.
-	for _, k := range kinds {
-		if err := k.prepare(ctx, &so); err != nil {
-			return err
-		}
+	if err := so.prepare(ctx, kinds); err != nil {
+		return err
 	}
 
 	var (

@@ -95,10 +95,8 @@ func ensembleCommand(ctx context.Context, args []string) error {
 		return usageError{fs, err.Error()}
 	}
 	defer so.cleanup()
-	for _, k := range kinds {
-		if err := k.prepare(ctx, &so); err != nil {
-			return err
-		}
+	if err := so.prepare(ctx, kinds); err != nil {
+		return err
 	}
 
 	throughput := map[string]map[string]*loadResult{} // workload -> kind -> result

@@ -57,10 +57,8 @@ func recipesCommand(ctx context.Context, args []string) error {
 		return usageError{fs, err.Error()}
 	}
 	defer so.cleanup()
-	for _, k := range kinds {
-		if err := k.prepare(ctx, &so); err != nil {
-			return err
-		}
+	if err := so.prepare(ctx, kinds); err != nil {
+		return err
 	}
 	var wasm []byte
 	if !skipped["overhead"] {

@@ -115,10 +115,8 @@ func restartCommand(ctx context.Context, args []string) error {
 		}
 	}
 	defer so.cleanup()
-	for _, k := range kinds {
-		if err := k.prepare(ctx, &so); err != nil {
-			return err
-		}
+	if err := so.prepare(ctx, kinds); err != nil {
+		return err
 	}
 
 	var results []*restartResult

@@ -74,6 +74,17 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 }
 
 // kinds returns the server kinds to run, ZooKeeper first.
+// prepare readies every kind before any run starts (a missing JVM or a
+// failed build shows up at once, not after the other kind's runs).
+func (o *serverOptions) prepare(ctx context.Context, kinds []*serverKind) error {
+	for _, k := range kinds {
+		if err := k.prepare(ctx, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (o *serverOptions) kinds() ([]*serverKind, error) {
 	if o.serverCPUs != "" {
 		if _, err := exec.LookPath("taskset"); err != nil {
