@@ -14,7 +14,8 @@ import (
 //	delta, err := a.Int("delta")
 //
 // Values that are objects or arrays are skipped (read them with
-// encoding/json if a recipe needs them).
+// encoding/json if a recipe needs them). A repeated field's last value
+// wins, as with encoding/json.
 type Args struct {
 	fields map[string]argValue
 }
@@ -150,6 +151,9 @@ func (p *argParser) str() (string, bool) {
 		case c == '\\':
 			plain = false
 			p.i += 2
+		case c >= utf8.RuneSelf:
+			plain = false // checked and decoded by unquote
+			p.i++
 		case c < 0x20:
 			return "", false
 		default:
@@ -159,11 +163,18 @@ func (p *argParser) str() (string, bool) {
 	return "", false
 }
 
-// unquote decodes the escapes of a JSON string's body.
+// unquote decodes the escapes of a JSON string's body; invalid UTF-8
+// becomes U+FFFD, as encoding/json reads it.
 func unquote(s []byte) (string, bool) {
 	out := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRune(s[i:])
+			out = utf8.AppendRune(out, r) // RuneError for a bad byte
+			i += size - 1
+			continue
+		}
 		if c != '\\' {
 			out = append(out, c)
 			continue

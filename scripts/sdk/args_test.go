@@ -101,3 +101,57 @@ func TestArgsAgreeWithEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestArgsRepeatedAndEscapedKeys(t *testing.T) {
+	a, err := ParseArgs([]byte(`{"n":1,"p\u0061th":"/x","n":2,"s":"a\tb"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.Int("n"); err != nil || n != 2 {
+		t.Errorf("repeated field: %d %v, want the last value 2", n, err)
+	}
+	if a.String("path") != "/x" {
+		t.Errorf("escaped key: %q", a.String("path"))
+	}
+	if a.String("s") != "a\tb" {
+		t.Errorf("escaped value: %q", a.String("s"))
+	}
+}
+
+// Whatever encoding/json accepts as an object, ParseArgs accepts too and
+// reads its top-level strings, integers and booleans the same way.
+func FuzzParseArgs(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1}`, `{"a":"\u00e9","b":[1,{"c":"}"}],"a":true}`, ` {"x" : -0.5e+3 , "y":null}`, `{"a":"\q"}`, `{"a":1,}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var m map[string]any
+		jsonErr := json.Unmarshal(b, &m)
+		a, err := ParseArgs(b)
+		if jsonErr != nil || m == nil {
+			return // ParseArgs may be laxer inside nested values
+		}
+		if err != nil {
+			t.Fatalf("%q: encoding/json reads it, ParseArgs says %v", b, err)
+		}
+		for k, v := range m {
+			if !a.Has(k) {
+				t.Fatalf("%q: no field %q", b, k)
+			}
+			switch v := v.(type) {
+			case string:
+				if a.String(k) != v {
+					t.Fatalf("%q: %q = %q, want %q", b, k, a.String(k), v)
+				}
+			case bool:
+				if a.Bool(k) != v {
+					t.Fatalf("%q: %q = %v, want %v", b, k, a.Bool(k), v)
+				}
+			case float64:
+				if n, err := a.Int(k); err == nil && float64(n) != v {
+					t.Fatalf("%q: %q = %d, want %v", b, k, n, v)
+				}
+			}
+		}
+	})
+}
