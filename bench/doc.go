@@ -68,6 +68,10 @@
 // and runs as zkx server --listen 127.0.0.1:PORT --data-dir DIR --admin off.
 // --zkx-arg passes more arguments (--zkx-arg=--cpuprofile=FILE) and
 // --zk-jvm-flag more JVM flags. --server-cpus pins the servers with taskset.
+// --no-fsync puts forceSync=no in every server's zoo.cfg (zkx then also
+// gets --config zoo.cfg): nothing is fsynced, which measures what the
+// machine allows without the disk's flush, a ceiling for the durable
+// figures rather than a comparison.
 //
 // Each server is ready when "srvr" answers with a "Mode:" line. Servers run
 // in their own process group, so a ^C reaches only the harness, which then

@@ -253,7 +253,7 @@ func layOutEnsemble(kind *serverKind, o *serverOptions, n int) (*ensemble, error
 			return nil, err
 		}
 		files := map[string]string{
-			m.cfgPath():                        zooCfg(m.dataDir(), m.addr, peers),
+			m.cfgPath():                        zooCfg(m.dataDir(), m.addr, peers, o.cfgLines()...),
 			filepath.Join(m.dataDir(), "myid"): strconv.Itoa(p.id) + "\n",
 		}
 		for path, text := range files {

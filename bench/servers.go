@@ -56,6 +56,7 @@ type serverOptions struct {
 	zkxBuilt, zkxSource string
 
 	serverCPUs string // taskset -c list for the servers, or ""
+	noFsync    bool   // forceSync=no for both kinds: a ceiling, not a comparison
 	keepData   bool
 	zkOnly     bool
 	zkxOnly    bool
@@ -68,9 +69,19 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.zkxBin, "zkx-bin", "", "zkx `binary` to run (default: go build ./cmd/zkx from this checkout)")
 	fs.Var(&o.zkxArgs, "zkx-arg", "extra `argument` for zkx server (repeatable), e.g. --zkx-arg=--cpuprofile=/tmp/zkx.prof")
 	fs.StringVar(&o.serverCPUs, "server-cpus", "", "run the servers on these CPUs only (taskset -c `LIST`, e.g. 0,1); start the harness under taskset for the client's")
+	fs.BoolVar(&o.noFsync, "no-fsync", false, "run both kinds with forceSync=no (their logs are written but not fsynced): what the machine allows without the disk's flush, not a durable figure")
 	fs.BoolVar(&o.keepData, "keep-data", false, "keep each server's run directory (config, data, log) instead of removing it")
 	fs.BoolVar(&o.zkOnly, "zk-only", false, "run against ZooKeeper only")
 	fs.BoolVar(&o.zkxOnly, "zkx-only", false, "run against zkx only")
+}
+
+// cfgLines are the zoo.cfg lines the options add for every server (both
+// kinds read forceSync from zoo.cfg).
+func (o *serverOptions) cfgLines() []string {
+	if o.noFsync {
+		return []string{"forceSync=no"}
+	}
+	return nil
 }
 
 // kinds returns the server kinds to run, ZooKeeper first.
@@ -117,6 +128,9 @@ func (o *serverOptions) describe(w io.Writer, versions []string) {
 	fmt.Fprintf(w, "- machine: %d CPUs, %s/%s; driver built with %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	if o.serverCPUs != "" {
 		fmt.Fprintf(w, "- servers pinned to CPUs %s\n", o.serverCPUs)
+	}
+	if o.noFsync {
+		fmt.Fprintf(w, "- **forceSync=no for every server (--no-fsync): nothing is fsynced; not durable**\n")
 	}
 	fmt.Fprintln(w)
 }
@@ -174,7 +188,7 @@ var zookeeperKind = &serverKind{
 	},
 	argv: func(o *serverOptions, dir, dataDir, addr string) ([]string, error) {
 		cfgPath := filepath.Join(dir, "zoo.cfg")
-		if err := os.WriteFile(cfgPath, []byte(zooCfg(dataDir, addr, nil)), 0o644); err != nil {
+		if err := os.WriteFile(cfgPath, []byte(zooCfg(dataDir, addr, nil, o.cfgLines()...)), 0o644); err != nil {
 			return nil, err
 		}
 		return zookeeperArgv(o, dir, cfgPath)
@@ -190,10 +204,10 @@ var zookeeperKind = &serverKind{
 // snapCount=100000, the NIO server), as a production server would, except
 // that the admin server is off, clients come over loopback, many
 // connections from one address are allowed (the default maxClientCnxns=60
-// would refuse --conns > 60) and every four-letter word is allowed. peers,
-// if any, make it a member of that ensemble (server.N lines; the member's
-// own number goes in dataDir/myid).
-func zooCfg(dataDir, clientAddr string, peers []quorumPeer) string {
+// would refuse --conns > 60) and every four-letter word is allowed. extra
+// lines follow those. peers, if any, make it a member of that ensemble
+// (server.N lines; the member's own number goes in dataDir/myid).
+func zooCfg(dataDir, clientAddr string, peers []quorumPeer, extra ...string) string {
 	host, port, _ := net.SplitHostPort(clientAddr)
 	lines := []string{
 		"tickTime=2000",
@@ -206,6 +220,7 @@ func zooCfg(dataDir, clientAddr string, peers []quorumPeer) string {
 		"maxClientCnxns=0",
 		"4lw.commands.whitelist=*",
 	}
+	lines = append(lines, extra...)
 	for _, p := range peers {
 		lines = append(lines, p.line())
 	}
@@ -272,6 +287,14 @@ var zkxKind = &serverKind{
 	},
 	argv: func(o *serverOptions, dir, dataDir, addr string) ([]string, error) {
 		argv := []string{o.zkxBin, "server", "--listen", addr, "--data-dir", dataDir, "--admin", "off"}
+		if lines := o.cfgLines(); len(lines) > 0 {
+			// The flags above override the zoo.cfg's address and dataDir.
+			cfgPath := filepath.Join(dir, "zoo.cfg")
+			if err := os.WriteFile(cfgPath, []byte(zooCfg(dataDir, addr, nil, lines...)), 0o644); err != nil {
+				return nil, err
+			}
+			argv = append(argv, "--config", cfgPath)
+		}
 		return append(argv, o.zkxArgs...), nil
 	},
 	memberArgv: func(o *serverOptions, dir, cfgPath string) ([]string, error) {
