@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"sync"
 
 	"github.com/zkx-project/zkx/core/tree"
 	"github.com/zkx-project/zkx/transport/jute"
@@ -136,13 +137,52 @@ func (s *Server) needsCompile(r *Request) bool {
 	}
 	needs := false
 	s.WithTree(func(t *tree.Tree) {
-		data, ok := treeData(t)(RecipesPath + "/" + req.Name)
-		var man manifest
-		if !ok || json.Unmarshal(data, &man) != nil {
-			return // no such recipe: prep says so
+		data, st, _, ok := t.RawNode(RecipesPath + "/" + req.Name)
+		sha, valid := s.manifestHashes.lookup(req.Name, ok, st.Mzxid, data)
+		if !valid {
+			return // no such recipe, or a bad manifest: prep says so
 		}
-		mod, err := s.modules.get(man.SHA256)
+		mod, err := s.modules.get(sha)
 		needs = mod == nil && err == nil
 	})
 	return needs
+}
+
+// manifestHashes remembers the module hash of each stored recipe by its
+// manifest's mzxid, so that admitting a call decodes a manifest's JSON
+// once per version instead of once per call.
+type manifestHashes struct {
+	mu sync.Mutex
+	m  map[string]manifestHash
+}
+
+type manifestHash struct {
+	mzxid int64
+	sha   string
+	valid bool // the manifest decoded
+}
+
+// lookup returns the module hash of recipe name's manifest (data, last
+// changed at mzxid), and false if the recipe is not stored (exists false)
+// or its manifest does not decode.
+func (h *manifestHashes) lookup(name string, exists bool, mzxid int64, data []byte) (string, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !exists {
+		delete(h.m, name)
+		return "", false
+	}
+	if e, ok := h.m[name]; ok && e.mzxid == mzxid {
+		return e.sha, e.valid
+	}
+	e := manifestHash{mzxid: mzxid}
+	var man manifest
+	if json.Unmarshal(data, &man) == nil {
+		e.sha, e.valid = man.SHA256, true
+	}
+	if h.m == nil {
+		h.m = make(map[string]manifestHash)
+	}
+	h.m[name] = e
+	return e.sha, e.valid
 }

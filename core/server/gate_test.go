@@ -229,3 +229,26 @@ func TestLeaderSyncWaitsForIssuedWrites(t *testing.T) {
 		t.Fatalf("sync with nothing outstanding: %+v", rs)
 	}
 }
+
+// The gate decodes a recipe's manifest once per version: a new version
+// (a new mzxid) is read again, a deleted recipe is forgotten.
+func TestManifestHashesFollowVersions(t *testing.T) {
+	var h manifestHashes
+	v1 := []byte(`{"kind":"js","sha256":"aaa"}`)
+	v2 := []byte(`{"kind":"js","sha256":"bbb"}`)
+	if sha, ok := h.lookup("r", true, 10, v1); !ok || sha != "aaa" {
+		t.Fatalf("first version: %q %v", sha, ok)
+	}
+	if sha, ok := h.lookup("r", true, 10, []byte("not read again")); !ok || sha != "aaa" {
+		t.Fatalf("same version, cached: %q %v", sha, ok)
+	}
+	if sha, ok := h.lookup("r", true, 11, v2); !ok || sha != "bbb" {
+		t.Fatalf("new version: %q %v", sha, ok)
+	}
+	if _, ok := h.lookup("r", true, 12, []byte("{bad")); ok {
+		t.Fatal("a manifest that does not decode is valid")
+	}
+	if _, ok := h.lookup("r", false, 0, nil); ok || len(h.m) != 0 {
+		t.Fatalf("deleted recipe: ok=%v, %d cached", ok, len(h.m))
+	}
+}

@@ -173,13 +173,14 @@ type Server struct {
 	// (parked), calls that have waited and whose final reply is yet to
 	// come (awaiting), and calls woken by a change and not yet run again
 	// (reruns).
-	recipes      map[string]*compiledRecipe
-	modules      moduleCache
-	parkMu       sync.Mutex
-	parked       map[*Request]*parkedCall
-	parkedByPath map[string]map[*Request]struct{}
-	awaiting     map[recipeKey]*Request
-	reruns       []*Request
+	recipes        map[string]*compiledRecipe
+	modules        moduleCache
+	manifestHashes manifestHashes // the gate's (needsCompile)
+	parkMu         sync.Mutex
+	parked         map[*Request]*parkedCall
+	parkedByPath   map[string]map[*Request]struct{}
+	awaiting       map[recipeKey]*Request
+	reruns         []*Request
 }
 
 // proposal is a txn on its way from prep to apply.
