@@ -384,9 +384,8 @@ type latencyRow struct {
 }
 
 // runRecipeOverhead times, one request at a time on one session, taking
-// turns: setData
-// of a counter node; the builtin JS counter's add (a read and a write);
-// the Go->WASM counter example's add (the same).
+// turns: setData of a counter node; the builtin JS counter's add (a read
+// and a write); the Go->WASM counter example's add (the same).
 func runRecipeOverhead(ctx context.Context, addr string, wasm []byte, warmup, duration time.Duration) ([]latencyRow, error) {
 	c, err := client.Connect(ctx, []string{addr}, client.WithSessionTimeout(10*time.Second))
 	if err != nil {
